@@ -1,0 +1,213 @@
+"""Split a Document's text into sentence spans and pack them into token-bounded Chunks.
+
+Every chunk is built from character offsets, so `doc.text[c.start:c.end] == c.text` holds by
+construction; the chunker never rewrites, cleans or re-joins text.
+
+Does not read files (see ingest.loaders), does not load a tokenizer (the caller passes
+`count_tokens`), and does not understand document structure beyond blank-line paragraphs,
+bullet lines and short heading lines.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import cache
+
+import pysbd
+
+from ingest.document import Chunk, Document, make_chunk_id
+
+Span = tuple[int, int]
+
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_BULLET = re.compile(r"\s*(?:•|[*\-–](?:\s|$)|\d{1,3}[.)]\s)")
+_MARKDOWN_HEADING = re.compile(r"\s{0,3}#{1,6}\s")
+_CLOSING_PUNCTUATION = ".,;:!?…"
+_WORD = re.compile(r"\S+")
+
+
+@cache
+def _segmenter() -> pysbd.Segmenter:
+    return pysbd.Segmenter(language="en", clean=False)
+
+
+def _strip_span(text: str, start: int, end: int) -> Span:
+    """Example: _strip_span(" ab ", 0, 4) -> (1, 3)"""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _is_heading(line: str, next_line: str) -> bool:
+    """A short unpunctuated line above a much longer one, or a markdown heading.
+
+    Hard-wrapped prose has lines of similar length, so it is not mistaken for headings.
+    Example: _is_heading("Stabilizing Relations", "Xi likely is pleased with ... (long)") -> True
+    """
+    if _MARKDOWN_HEADING.match(line):
+        return True
+    line = line.strip()
+    return (
+        0 < len(line) <= 80
+        and not line.endswith(tuple(_CLOSING_PUNCTUATION))
+        and len(next_line.strip()) >= 2 * len(line)
+    )
+
+
+def _blocks(text: str, start: int, end: int) -> list[Span]:
+    """Cut one paragraph at line breaks that start a bullet or end a heading.
+
+    Example: _blocks("Intro\\n- a\\n- b", 0, 13) -> [(0, 5), (6, 9), (10, 13)]
+    """
+    blocks: list[Span] = []
+    block_start = line_start = start
+    while (newline := text.find("\n", line_start, end)) != -1:
+        next_end = text.find("\n", newline + 1, end)
+        next_line = text[newline + 1 : end if next_end == -1 else next_end]
+        if _BULLET.match(next_line) or _is_heading(text[line_start:newline], next_line):
+            blocks.append((block_start, newline))
+            block_start = newline + 1
+        line_start = newline + 1
+    blocks.append((block_start, end))
+    return blocks
+
+
+def _sentences_in_block(text: str, start: int, end: int) -> list[Span]:
+    """Sentence spans of text[start:end] found by pysbd, located by searching forward.
+
+    Example: _sentences_in_block("x Hi. Yo.", 2, 9) -> [(2, 5), (6, 9)]
+    """
+    # pysbd (clean=False) treats every "\n" as a sentence end, which shreds hard-wrapped
+    # prose; the remaining newlines are soft wraps, so hand it spaces (same length, same
+    # offsets) instead.
+    block = text[start:end].replace("\n", " ")
+    try:
+        sentences = _segmenter().segment(block)
+    except Exception:  # pysbd is a heuristic; a crash must not lose the text
+        sentences = [block]
+    spans: list[Span] = []
+    pos = 0
+    for sentence in sentences:
+        piece = sentence.strip()
+        if not piece:
+            continue
+        found = block.find(piece, pos)
+        if found == -1:
+            # pysbd swaps some characters for placeholders and may return them; whatever
+            # it changed becomes one span below, rather than a guess.
+            break
+        # Keep text that pysbd skipped over inside the span, so nothing is ever uncovered.
+        span_start = found if not block[pos:found].strip() else pos
+        spans.append(_strip_span(text, start + span_start, start + found + len(piece)))
+        pos = found + len(piece)
+    if block[pos:].strip():
+        spans.append(_strip_span(text, start + pos, end))
+    return spans
+
+
+def split_sentences(text: str) -> list[Span]:
+    """Sentence spans (start, end) of text, never crossing a blank line, without edge spaces.
+
+    Example: split_sentences("Hi there. Bye.\\n\\nNew") -> [(0, 9), (10, 14), (16, 19)]
+    """
+    spans: list[Span] = []
+    para_start = 0
+    bounds = [(m.start(), m.end()) for m in _PARAGRAPH_BREAK.finditer(text)]
+    for para_end, next_start in [*bounds, (len(text), len(text))]:
+        for block_start, block_end in _blocks(text, para_start, para_end):
+            start, end = _strip_span(text, block_start, block_end)
+            if start < end:
+                spans.extend(_sentences_in_block(text, start, end))
+        para_start = next_start
+    return spans
+
+
+def _split_long(
+    text: str, span: Span, count_tokens: Callable[[str], int], limit: int
+) -> list[Span]:
+    """Split one over-long sentence into word runs, and over-long words into char windows.
+
+    Assumes count_tokens(s) <= len(s) for non-whitespace s (true for WordPiece), so a window
+    of `limit` characters fits; it still shrinks a window that does not.
+    Example: with one token per word and limit 2, "a b c" -> spans of "a b" and "c"
+    """
+    words = [(span[0] + m.start(), span[0] + m.end()) for m in _WORD.finditer(text[slice(*span)])]
+    pieces: list[Span] = []
+    for word_start, word_end in words:
+        if pieces and count_tokens(text[pieces[-1][0] : word_end]) <= limit:
+            pieces[-1] = (pieces[-1][0], word_end)
+        elif count_tokens(text[word_start:word_end]) <= limit:
+            pieces.append((word_start, word_end))
+        else:
+            pos = word_start
+            while pos < word_end:
+                size = min(limit, word_end - pos)
+                while size > 1 and count_tokens(text[pos : pos + size]) > limit:
+                    size -= 1
+                pieces.append((pos, pos + size))
+                pos += size
+    return pieces
+
+
+def chunk_document(
+    doc: Document,
+    count_tokens: Callable[[str], int],
+    max_tokens: int = 200,
+    overlap_tokens: int = 40,
+) -> list[Chunk]:
+    """Pack consecutive sentences into chunks of at most max_tokens, overlapping by sentences.
+
+    A chunk closes early at a paragraph break once it holds half of max_tokens. The next chunk
+    repeats the previous chunk's trailing sentences worth at most overlap_tokens.
+    Example: chunk_document(doc_with_text("One. Two."), lambda s: len(s.split()), 1, 0)
+        -> chunks with text "One." and "Two."
+    """
+    if max_tokens <= 0:
+        raise ValueError("max_tokens must be positive")
+    if overlap_tokens < 0:
+        raise ValueError("overlap_tokens must not be negative")
+    if overlap_tokens >= max_tokens:
+        raise ValueError("overlap_tokens must be less than max_tokens")
+
+    text = doc.text
+    units: list[Span] = []  # sentences, or pieces of a sentence longer than max_tokens
+    for span in split_sentences(text):
+        if count_tokens(text[slice(*span)]) <= max_tokens:
+            units.append(span)
+        else:
+            units.extend(_split_long(text, span, count_tokens, max_tokens))
+
+    def tokens(first: int, last: int) -> int:
+        return count_tokens(text[units[first][0] : units[last][1]])
+
+    def paragraph_ends(i: int) -> bool:
+        return i + 1 < len(units) and text.count("\n", units[i][1], units[i + 1][0]) >= 2
+
+    chunks: list[Chunk] = []
+    first, new = 0, 0  # next chunk starts at units[first]; units[first:new] are its overlap
+    while new < len(units):
+        last = new  # units[first..new] fit: `new` fits alone, or overlap was chosen to fit
+        while last + 1 < len(units) and tokens(first, last + 1) <= max_tokens:
+            if paragraph_ends(last) and 2 * tokens(first, last) >= max_tokens:
+                break
+            last += 1
+        start, end = units[first][0], units[last][1]
+        chunk_text = text[start:end]
+        chunk_id = make_chunk_id(doc.doc_id, start, end, chunk_text)
+        chunks.append(Chunk(doc.doc_id, chunk_id, chunk_text, start, end, doc.title))
+        new = last + 1
+        # Overlap: step back over whole trailing sentences, but never to `first`, so every
+        # chunk advances, and never so far that the next new sentence no longer fits.
+        overlap_start = new
+        while (
+            new < len(units)
+            and overlap_start - 1 > first
+            and tokens(overlap_start - 1, new - 1) <= overlap_tokens
+            and tokens(overlap_start - 1, new) <= max_tokens
+        ):
+            overlap_start -= 1
+        first = overlap_start
+    return chunks
