@@ -1,0 +1,109 @@
+"""The manifest.json that describes one index generation, and the checks run when loading it.
+
+An index built with one embedding model must never be queried with another: the vectors would
+silently mean nothing. So loading compares the manifest against the configured embedder and
+against the files themselves, and a mismatch says how to rebuild.
+
+Does not read or write the index files (see index.store).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+_LIBRARIES = ("faiss-cpu", "sentence-transformers", "transformers", "torch", "numpy")
+
+
+class IndexLoadError(Exception):
+    """An index directory that is missing, damaged or built for another configuration."""
+
+
+def rebuild_hint(index_root: Path) -> str:
+    return f"rebuild it with: python -m ingest data/corpus --index {index_root}"
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def make_manifest(
+    *,
+    embedding_model: str,
+    dimension: int,
+    chunk_count: int,
+    documents: Mapping[str, Mapping[str, Any]],
+    chunking: Mapping[str, int],
+    faiss_index: str,
+    built_at: str,
+) -> dict[str, Any]:
+    """The manifest as a plain JSON-ready dict (documents: doc_id -> hash, title, chunk count)."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "embedding_model": embedding_model,
+        "dimension": dimension,
+        "chunk_count": chunk_count,
+        "faiss_index": faiss_index,
+        "chunking": dict(chunking),
+        "documents": {k: dict(v) for k, v in sorted(documents.items())},
+        "built_at": built_at,
+        "library_versions": library_versions(),
+    }
+
+
+def read_manifest(generation_dir: Path, index_root: Path) -> dict[str, Any]:
+    path = generation_dir / MANIFEST_NAME
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise IndexLoadError(f"{path} is missing; {rebuild_hint(index_root)}") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise IndexLoadError(
+            f"{path} is not valid JSON ({err}); {rebuild_hint(index_root)}") from err
+    if not isinstance(manifest, dict):
+        raise IndexLoadError(f"{path} is not a JSON object; {rebuild_hint(index_root)}")
+    return manifest
+
+
+def check_manifest(
+    manifest: Mapping[str, Any],
+    *,
+    model_id: str,
+    dimension: int,
+    vector_count: int,
+    chunk_rows: int,
+    where: Path,
+    index_root: Path,
+) -> None:
+    """Raise IndexLoadError naming the first field that does not match what was loaded."""
+    expected = {
+        "format_version": FORMAT_VERSION,
+        "embedding_model": model_id,
+        "dimension": dimension,
+        "chunk_count": vector_count,
+    }
+    for key, want in expected.items():
+        got = manifest.get(key)
+        if got != want:
+            source = "the FAISS file holds" if key == "chunk_count" else "this program expects"
+            raise IndexLoadError(
+                f"index at {where} does not match: manifest {key} is {got!r} but {source} "
+                f"{want!r}; {rebuild_hint(index_root)}"
+            )
+    if chunk_rows != vector_count:
+        raise IndexLoadError(
+            f"index at {where} is inconsistent: {vector_count} vectors but {chunk_rows} chunk "
+            f"rows; {rebuild_hint(index_root)}"
+        )

@@ -1,0 +1,130 @@
+"""Citations: parse `[n]` markers, drop the ones that point nowhere, attach missing ones.
+
+Every sentence the user sees must rest on a retrieved passage. The model is asked to cite, but
+a 135M model forgets or invents markers, so this module enforces it: a marker outside 1..n is
+removed; a sentence left without one gets the passage that contains most of its content words,
+or is dropped when no passage contains enough of them or one of its numbers or names is
+missing from the passage.
+
+Pure functions only. Does not judge whether a cited passage *entails* the sentence; it checks
+word overlap, which catches invented names and numbers but not every paraphrase.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ingest.chunker import split_sentences
+from ingest.document import Chunk
+from ingest.words import content_words, words
+
+MARKER = re.compile(r"\s*\[(\d+)\]")
+_TOKEN = re.compile(r"[^\W_]+")
+
+
+@dataclass(frozen=True)
+class CitedSentence:
+    text: str
+    markers: tuple[int, ...]
+
+
+def support(sentence: str, passage: str) -> float:
+    """Share of the sentence's content words that also occur in the passage (1.0 if it has none).
+
+    Example: support("Tai met Wang", "Katherine Tai met her counterpart") -> 2/3
+    """
+    words = content_words(sentence)
+    if not words:
+        return 1.0
+    return len(words & content_words(passage)) / len(words)
+
+
+def unsupported_terms(sentence: str, passage: str) -> list[str]:
+    """Numbers and names (capitalized words after the first) in `sentence` but not in `passage`.
+
+    Invented names and dates are a small model's typical error, and no word-overlap share
+    catches one wrong name among ten right words.
+    Example: unsupported_terms("Tai met Wang Yi in 2023.", "Tai met Wang in 2022") -> ["Yi", "2023"]
+    """
+    present = set(words(passage))
+    raw = _TOKEN.findall(sentence.replace("’s", "").replace("'s", ""))
+    return [w for i, w in enumerate(raw)
+            if (any(ch.isdigit() for ch in w) or (i > 0 and w[0].isupper()))
+            and w.lower() not in present]
+
+
+def parse_markers(sentence: str, n_passages: int) -> tuple[str, tuple[int, ...]]:
+    """Strip every `[n]` from the sentence; keep the markers within 1..n_passages, in order.
+
+    Example: parse_markers("Tai met Wang [2][9].", 3) -> ("Tai met Wang.", (2,))
+    """
+    found = [int(m) for m in MARKER.findall(sentence)]
+    valid = tuple(dict.fromkeys(m for m in found if 1 <= m <= n_passages))
+    return MARKER.sub("", sentence).strip(), valid
+
+
+def cite_sentence(
+    sentence: str, passages: Sequence[str], min_support: float
+) -> CitedSentence | None:
+    """The sentence with checked markers, or None when no passage supports it enough."""
+    text, markers = parse_markers(sentence, len(passages))
+    if not content_words(text):
+        return None
+    markers = tuple(m for m in markers if _supported(text, passages[m - 1], min_support))
+    if not markers:
+        scores = [support(text, p) if not unsupported_terms(text, p) else 0.0 for p in passages]
+        best = max(range(len(passages)), key=lambda i: scores[i], default=None)
+        if best is None or scores[best] < min_support:
+            return None
+        markers = (best + 1,)
+    return CitedSentence(text, markers)
+
+
+def _supported(sentence: str, passage: str, min_support: float) -> bool:
+    return support(sentence, passage) >= min_support and not unsupported_terms(sentence, passage)
+
+
+def cite_answer(answer: str, passages: Sequence[str], min_support: float) -> list[CitedSentence]:
+    """Split the model's answer into sentences and cite each, dropping unsupported ones.
+
+    A marker the model put after a sentence's full stop ("... met. [1] Next") is moved back onto
+    the sentence it follows.
+    """
+    pieces = [answer[s:e] for s, e in split_sentences(answer)]
+    merged: list[str] = []
+    for piece in pieces:
+        lead = re.match(r"(?:\s*\[\d+\])+", piece)
+        if lead and merged:
+            merged[-1] += lead.group(0)
+            piece = piece[lead.end():]
+        if piece.strip():
+            merged.append(piece)
+    cited = (cite_sentence(p, passages, min_support) for p in merged)
+    return [c for c in cited if c is not None]
+
+
+def render(sentences: Sequence[CitedSentence]) -> str:
+    """Sentences joined, each with its markers before its closing punctuation.
+
+    Example: render([CitedSentence("Tai met Wang.", (2,))]) -> "Tai met Wang [2]."
+    """
+    out = []
+    for s in sentences:
+        marks = "".join(f"[{m}]" for m in s.markers)
+        body = s.text.rstrip()
+        tail = ""
+        while body and body[-1] in ".!?":
+            tail = body[-1] + tail
+            body = body[:-1]
+        out.append(f"{body} {marks}{tail}")
+    return " ".join(out)
+
+
+def supporting_span(sentence: str, chunk: Chunk) -> tuple[int, int]:
+    """Document offsets of the chunk sentence that shares most content words with `sentence`."""
+    spans = split_sentences(chunk.text) or [(0, len(chunk.text))]
+    words = content_words(sentence)
+    best = max(spans, key=lambda s: len(words & content_words(chunk.text[s[0]:s[1]])))
+    return chunk.start + best[0], chunk.start + best[1]

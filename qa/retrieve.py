@@ -1,0 +1,57 @@
+"""Hybrid retrieval: BM25 (SQLite FTS5) and dense (FAISS) results fused by reciprocal rank.
+
+Dense search finds paraphrases; BM25 finds rare exact words (names, dates) that a 384-dim
+embedding blurs. Reciprocal rank fusion needs no score calibration between the two.
+
+Does not decide whether to answer: it reports the best dense similarity so qa.pipeline can.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from index.embedder import Embedder
+from index.store import Index
+from ingest.document import Chunk
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """A chunk with its fused score and where each retriever ranked it (1-based, None: absent)."""
+
+    chunk: Chunk
+    score: float
+    dense_similarity: float | None
+    dense_rank: int | None
+    lexical_rank: int | None
+
+
+def rrf(rankings: Sequence[Sequence[int]], k: int = 60) -> list[tuple[int, float]]:
+    """Fuse ranked id lists: score(id) = sum over lists of 1 / (k + rank), best first.
+
+    Ties keep the order of first appearance, so the result is deterministic.
+    Example: rrf([[7, 3], [3]], k=60) -> [(3, 1/62 + 1/61), (7, 1/61)]
+    """
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda pair: -pair[1])
+
+
+def retrieve(index: Index, embedder: Embedder, question: str, *, top_k: int = 5,
+             candidates: int = 20, rrf_k: int = 60) -> list[Retrieved]:
+    """The top_k chunks for `question`, best first."""
+    query = embedder.embed([question])[0]
+    dense = index.search_dense(query, candidates)
+    lexical = index.search_lexical(question, candidates)
+    dense_rank = {row: i for i, (row, _) in enumerate(dense, start=1)}
+    lexical_rank = {row: i for i, (row, _) in enumerate(lexical, start=1)}
+    similarity = dict(dense)
+    fused = rrf([[r for r, _ in dense], [r for r, _ in lexical]], k=rrf_k)[:top_k]
+    chunks = index.chunks(row for row, _ in fused)
+    return [
+        Retrieved(chunk, score, similarity.get(row), dense_rank.get(row), lexical_rank.get(row))
+        for (row, score), chunk in zip(fused, chunks, strict=True)
+    ]

@@ -1,0 +1,40 @@
+"""Assemble a ready Pipeline from paths: the one place the app, the CLI and the eval share.
+
+Builds the index from the corpus when none exists yet, so a fresh checkout answers on the first
+start. Does not rebuild an existing index, even if the corpus changed (run `python -m ingest`).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from index.build import build_index
+from index.embedder import MiniLMEmbedder
+from index.store import current_generation, open_index
+from qa.config import Settings
+from qa.generator import SmolLM2Generator
+from qa.pipeline import Pipeline
+
+
+def ensure_index(root: Path, corpus: Path, embedder: MiniLMEmbedder, progress: bool = True
+                 ) -> float | None:
+    """Build `root` from `corpus` if it has no published generation; the seconds it took."""
+    if current_generation(root) is not None:
+        return None
+    started = time.perf_counter()
+    build_index([corpus], root, embedder, progress=progress)
+    return time.perf_counter() - started
+
+
+def load_pipeline(index_root: Path, corpus: Path, model_cache: Path,
+                  settings: Settings | None = None, progress: bool = True) -> Pipeline:
+    """Open (building first if needed) the index, load both models, return the pipeline."""
+    settings = settings or Settings()
+    embedder = MiniLMEmbedder()
+    ensure_index(index_root, corpus, embedder, progress)
+    index = open_index(index_root, embedder.model_id, embedder.dimension)
+    embedder.warm_up()
+    generator = SmolLM2Generator(model_cache, max_new_tokens=settings.max_new_tokens)
+    generator.warm_up()
+    return Pipeline(index, embedder, generator, settings)
