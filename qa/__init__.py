@@ -1,0 +1,1 @@
+"""Stage 3 of the pipeline: question -> retrieved passages -> cited answer."""
