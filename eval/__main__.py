@@ -1,0 +1,94 @@
+"""python -m eval: the QA benchmark (see --help)."""
+
+from __future__ import annotations
+
+from ingest.cli import Parser, fail, prepare_environment
+
+prepare_environment()
+
+import sys  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+EXAMPLES = """\
+examples:
+  python -m eval --qa eval/qa.jsonl --corpus data/corpus --out var/eval/default
+  python -m eval --qa eval/qa.jsonl --corpus data/corpus --out var/eval/retr --retrieval-only
+  python -m eval.squad --out var/squad --limit 200 --seed 1
+  python -m eval --qa var/squad/qa.jsonl --corpus var/squad/corpus --out var/eval/squad200
+  python -m eval.compare var/eval/before/metrics.json var/eval/after/metrics.json
+
+Writes OUT/metrics.json, OUT/per_question.jsonl, OUT/report.md, OUT/plot.png and OUT/run.json.
+The index of the corpus is built once under var/eval-index and reused while the corpus is
+unchanged. The question file is validated first; any error stops the run before it starts.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = Parser(prog="python -m eval", description="Score retrieval, citations, answers and "
+                    "refusals on a question file.", epilog=EXAMPLES)
+    parser.add_argument("--qa", type=Path, required=True, metavar="FILE",
+                        help="question file (JSON Lines)")
+    parser.add_argument("--corpus", type=Path, required=True, metavar="DIR",
+                        help="the documents the questions are about")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
+                        help="where to write the report")
+    parser.add_argument("--k", type=int, default=10, help="retrieval depth scored (default 10)")
+    parser.add_argument("--retrieval-only", action="store_true",
+                        help="score retrieval only; no model is loaded")
+    parser.add_argument("--limit", type=int, default=None, metavar="N",
+                        help="only the first N questions")
+    args = parser.parse_args(argv)
+    if args.k < 10:
+        parser.error("--k must be at least 10 (recall@10 is reported)")
+    if args.limit is not None and args.limit < 1:
+        parser.error("--limit must be positive")
+    if not args.qa.is_file():
+        fail(parser.prog, f"{args.qa}: no such question file", 2)
+    if not args.corpus.is_dir():
+        fail(parser.prog, f"{args.corpus}: no such corpus directory", 2)
+
+    from eval.questions import QuestionFileError, load_questions
+    from eval.report import write_report
+    from eval.run import ensure_eval_index, load_corpus, run_questions
+    from index.embedder import MiniLMEmbedder
+    from index.store import open_index
+    from qa.config import Settings, default_model_cache
+    from qa.generator import SmolLM2Generator
+    from qa.pipeline import Pipeline
+
+    documents, rejected = load_corpus(args.corpus)
+    for line in rejected:
+        print(f"rejected: {line}", file=sys.stderr)
+    try:
+        questions = load_questions(args.qa, {d.doc_id: d.text for d in documents})
+    except QuestionFileError as err:
+        fail(parser.prog, str(err), 2)
+    questions = questions[: args.limit] if args.limit else questions
+
+    embedder = MiniLMEmbedder()
+    root = ensure_eval_index(args.corpus, documents, embedder)
+    index = open_index(root, embedder.model_id, embedder.dimension)
+    pipeline = None
+    if not args.retrieval_only:
+        settings = Settings()
+        generator = SmolLM2Generator(default_model_cache(), settings.max_new_tokens)
+        generator.warm_up()
+        pipeline = Pipeline(index, embedder, generator, settings)
+    metrics, rows, curve = run_questions(questions, index, embedder, pipeline, k=args.k)
+    run_info = {"questions": str(args.qa), "corpus": str(args.corpus), "k": args.k,
+                "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                "retrieval_only": args.retrieval_only, "index": str(index.generation),
+                "n_chunks": len(index), "command": "python -m eval " + " ".join(
+                    sys.argv[1:] if argv is None else argv)}
+    write_report(args.out, metrics, rows, run_info, recall_curve=curve)
+    width = max(map(len, metrics))
+    for key, value in metrics.items():
+        shown = "—" if value is None else (f"{value:.3f}" if isinstance(value, float) else value)
+        print(f"{key:<{width}}  {shown}")
+    print(f"report: {args.out / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Run a question file through the same qa code the chat uses and score every answer.
+
+    corpus --ingest.loaders--> texts --eval.questions--> validated questions (spans located)
+    corpus --index.build--> index (reused when the corpus is unchanged)
+    question --qa.retrieve (top k)--> retrieval metrics
+    question --qa.pipeline (as in the chat)--> answer, citations --eval.metrics--> scores
+
+Does not write anything (see eval.report) and does not tune settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from eval.metrics import QuestionResult, Span, aggregate, recall_curve
+from eval.questions import Question
+from eval.report import question_row
+from index import PROJECT_ROOT
+from index.build import build_index, load_all
+from index.embedder import Embedder
+from index.store import Index, current_generation
+from ingest.document import Chunk, Document
+from qa.answer import Answer
+from qa.pipeline import Pipeline
+from qa.retrieve import retrieve
+
+
+def load_corpus(corpus: Path) -> tuple[list[Document], list[str]]:
+    """The corpus's documents as the ingestion reads them, and one line per rejected file."""
+    documents, errors = load_all([corpus], progress=False)
+    return documents, [str(e) for e in errors]
+
+
+def eval_index_root(corpus: Path, documents: Sequence[Document]) -> Path:
+    """An index directory keyed by the corpus content, so an unchanged corpus is reused."""
+    digest = hashlib.sha256(json.dumps(sorted((d.doc_id, d.content_hash) for d in documents))
+                            .encode()).hexdigest()[:12]
+    return PROJECT_ROOT / "var" / "eval-index" / f"{corpus.resolve().name}-{digest}"
+
+
+def ensure_eval_index(corpus: Path, documents: Sequence[Document], embedder: Embedder,
+                      root: Path | None = None) -> Path:
+    root = root or eval_index_root(corpus, documents)
+    if current_generation(root) is None:
+        build_index([corpus], root, embedder, progress=True)
+    return root
+
+
+def _span(chunk: Chunk) -> Span:
+    return Span(chunk.doc_id, chunk.start, chunk.end)
+
+
+def run_questions(questions: Sequence[Question], index: Index, embedder: Embedder,
+                  pipeline: Pipeline | None, k: int = 10) -> tuple[dict, list[dict], list[float]]:
+    """(metrics, per-question rows, recall curve). pipeline=None runs retrieval only."""
+    results: list[QuestionResult] = []
+    rows: list[dict] = []
+    for q in tqdm(questions, desc="questions", unit="q"):
+        ranked = retrieve(index, embedder, q.question, top_k=k,
+                          candidates=max(k, pipeline.settings.candidates if pipeline else 20))
+        answer: Answer | None = pipeline.answer(q.question) if pipeline else None
+        result = QuestionResult(
+            question=q,
+            retrieved=tuple(_span(r.chunk) for r in ranked),
+            cited=tuple(_span(c.chunk) for c in answer.citations) if answer else (),
+            answer=answer.text if answer else None,
+            abstained=answer.abstained if answer else None,
+            latency_s=answer.timings.total_s if answer else None,
+            ttft_s=answer.timings.ttft_s if answer else None,
+        )
+        citations = [{"marker": c.marker, "doc": c.chunk.doc_id, "chunk_id": c.chunk.chunk_id,
+                      "start": c.start, "end": c.end,
+                      "text": index.document_text(c.chunk.doc_id)[c.start:c.end]}
+                     for c in answer.citations] if answer else []
+        row = question_row(result, citations, [r.chunk.chunk_id for r in ranked])
+        if answer:
+            row["quoted"] = answer.quoted
+        results.append(result)
+        rows.append(row)
+    return aggregate(results), rows, recall_curve(results, max_k=k)
