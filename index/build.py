@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from index.embedder import Embedder
-from index.manifest import make_manifest
+from index.manifest import IndexLoadError, make_manifest
 from index.store import current_generation, publish, write_generation
 from ingest.chunker import chunk_document
 from ingest.document import Chunk, Document
@@ -50,7 +50,7 @@ class BuildReport:
 def load_all(paths: Sequence[Path], progress: bool) -> tuple[list[Document], list[IngestError]]:
     files, errors = discover(paths)
     documents = []
-    for path, doc_id in tqdm(files, desc="reading", unit="file", disable=not progress):
+    for path, doc_id in tqdm(files, desc="reading", unit="file", disable=not progress or not files):
         try:
             documents.append(load_document(path, doc_id))
         except IngestError as err:
@@ -102,7 +102,10 @@ def build_index(
     vectors = embed_chunks(embedder, chunks, progress)
 
     root.mkdir(parents=True, exist_ok=True)
-    previous = current_generation(root)
+    try:
+        previous = current_generation(root)
+    except IndexLoadError:
+        previous = None  # a damaged pointer is what this build replaces
     now = datetime.now(UTC)
     name = f"gen-{now:%Y%m%dT%H%M%S%f}"
     manifest = make_manifest(

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from index.embedder import MiniLMEmbedder
 
-    max_tokens = args.max_tokens or DEFAULT_MAX_TOKENS
+    max_tokens = DEFAULT_MAX_TOKENS if args.max_tokens is None else args.max_tokens
     overlap = DEFAULT_OVERLAP_TOKENS if args.overlap is None else args.overlap
     embedder = MiniLMEmbedder()
     if not 0 < max_tokens <= embedder.max_tokens:

@@ -26,6 +26,7 @@ from qa.generator import Generator
 from qa.retrieve import Retrieved, retrieve
 
 _LEADING_MARKERS = re.compile(r"(?:\s*\[\d+\])+")
+_ENDS_SENTENCE = re.compile(r"[.!?][\"”’)]*(?:\s*\[\d+\])*\s*$")
 
 
 def split_complete(buffer: str) -> tuple[str, str]:
@@ -91,32 +92,40 @@ class Pipeline:
         shown: list[CitedSentence] = []
         ttft = None
         buffer = ""
-        for piece in self.generator.stream(build_messages(question, chosen)):
+        last_yielded = ""
+        # The model reads the evidence in document order; the fallback quotes the best first.
+        in_order = sorted(chosen, key=lambda c: (c.passage, c.start))
+        for piece in self.generator.stream(build_messages(question, in_order)):
             if ttft is None:
                 ttft = time.perf_counter() - started
             finished, buffer = split_complete(buffer + piece)
             if finished and self._add(shown, cite_answer(finished, passages, s.min_support)):
-                yield render(shown)
-        self._add(shown, cite_answer(buffer, passages, s.min_support))
+                last_yielded = render(shown)
+                yield last_yielded
+        if ttft is None:  # the model was called but said nothing
+            ttft = time.perf_counter() - started
+        # The tail may be a sentence cut off by max_new_tokens: show it only if it ends like a
+        # sentence, or if it is all the model said.
+        if not shown or _ENDS_SENTENCE.search(buffer):
+            self._add(shown, cite_answer(buffer, passages, s.min_support))
         quoted = not shown
         if quoted:
             shown = [CitedSentence(f"“{c.text.strip()}”", (c.passage,)) for c in chosen[:1]]
         text = render(shown)
-        if text:
+        if text and text != last_yielded:
             yield text
         yield Answer(question, text, make_citations(shown, retrieved), retrieved, False,
                      Timings(retrieval_s, ttft, time.perf_counter() - started), quoted)
 
     def _select(self, question: str, retrieved: tuple[Retrieved, ...]) -> list[Sentence]:
-        """The best `context_sentences` sentences of the top passages, in reading order."""
+        """The best `context_sentences` sentences of the top passages, best first."""
         s = self.settings
         candidates = passage_sentences([r.chunk for r in retrieved[: s.context_passages]])
         if not candidates:
             return []
         vectors = self.embedder.embed([question] + [c.text for c in candidates])
         ranked = rank_sentences(question, vectors[0], candidates, vectors[1:])
-        best = [sentence for _, sentence in ranked[: s.context_sentences]]
-        return sorted(best, key=lambda c: (c.passage, c.start))
+        return [sentence for _, sentence in ranked[: s.context_sentences]]
 
     @staticmethod
     def _add(shown: list[CitedSentence], new: list[CitedSentence]) -> bool:

@@ -1,0 +1,165 @@
+"""index.build: a small corpus with two bad files, built with the fake embedder and reloaded.
+
+Tokens are whitespace words (FakeEmbedder.count_tokens), so chunk limits can be counted by eye.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.build import BuildReport, NothingToIndex, build_index
+from index.store import CURRENT, current_generation, open_index
+from tests.fakes import CORPUS, FakeEmbedder
+
+
+def generations(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir() if p.name.startswith("gen-"))
+
+
+@pytest.fixture
+def mixed_corpus(corpus_dir: Path) -> Path:
+    """trade.txt and security.txt, plus a Latin-1 text file and a .docx, both rejected."""
+    (corpus_dir / "latin1.txt").write_bytes("café au lait\n".encode("latin-1"))
+    (corpus_dir / "notes.docx").write_bytes(b"PK\x03\x04 not really a docx")
+    return corpus_dir
+
+
+def build(corpus: Path, root: Path, embedder: FakeEmbedder) -> BuildReport:
+    # At most 12 words per chunk: each document's two sentences (trade 11 + 7 words, security
+    # 10 + 7) no longer fit together, and neither fits in a 4-word overlap, so 2 + 2 chunks.
+    return build_index([corpus], root, embedder, max_tokens=12, overlap_tokens=4)
+
+
+def test_build_publishes_and_reports_rejected_files(mixed_corpus: Path, tmp_path: Path,
+                                                    embedder: FakeEmbedder) -> None:
+    root = tmp_path / "index"
+    report = build(mixed_corpus, root, embedder)
+
+    assert report.generation == current_generation(root)
+    assert (root / CURRENT).read_text().strip() == report.generation.name
+    assert sorted(d.doc_id for d in report.documents) == ["security.txt", "trade.txt"]
+    rejected = sorted(str(e) for e in report.errors)
+    assert len(rejected) == 2
+    assert "latin1.txt" in rejected[0] and "UTF-8" in rejected[0]
+    assert "notes.docx" in rejected[1] and "unsupported file type '.docx'" in rejected[1]
+    assert report.chunks == 4
+    assert embedder.embedded == report.chunks  # every chunk embedded once, nothing else
+
+
+def test_manifest_describes_the_build(mixed_corpus: Path, tmp_path: Path,
+                                      embedder: FakeEmbedder) -> None:
+    root = tmp_path / "index"
+    report = build(mixed_corpus, root, embedder)
+    index = open_index(root, embedder.model_id, embedder.dimension)
+    m = index.manifest
+    assert (m["format_version"], m["embedding_model"], m["dimension"]) == (
+        1, "fake/bag-of-words", 10)
+    assert m["chunk_count"] == report.chunks == len(index)
+    assert m["chunking"] == {"max_tokens": 12, "overlap_tokens": 4}
+    assert set(m["documents"]) == {"security.txt", "trade.txt"}
+    for doc_id, entry in m["documents"].items():
+        assert entry["sha256"] == hashlib.sha256(CORPUS[doc_id].encode()).hexdigest()
+    assert sum(e["chunks"] for e in m["documents"].values()) == report.chunks
+    assert {"python", "numpy", "faiss-cpu"} <= set(m["library_versions"])
+    index.close()
+
+
+def test_every_chunk_is_its_document_span(mixed_corpus: Path, tmp_path: Path,
+                                          embedder: FakeEmbedder) -> None:
+    root = tmp_path / "index"
+    build(mixed_corpus, root, embedder)
+    index = open_index(root, embedder.model_id, embedder.dimension)
+    chunks = index.all_chunks()
+    for c in chunks:
+        assert index.document_text(c.doc_id)[c.start:c.end] == c.text
+        assert embedder.count_tokens(c.text) <= 12
+    # and the stored vectors are those of the stored texts: each chunk finds itself first
+    for c in chunks:
+        (_, score), = index.search_dense(embedder.embed([c.text])[0], 1)
+        assert score == pytest.approx(1.0)
+    index.close()
+
+
+def test_rebuild_gives_same_chunk_ids_in_a_new_generation(corpus_dir: Path, tmp_path: Path,
+                                                          embedder: FakeEmbedder) -> None:
+    root = tmp_path / "index"
+    first = build(corpus_dir, root, embedder)
+    ids_first = [c.chunk_id for c in open_index(root, embedder.model_id,
+                                                embedder.dimension).all_chunks()]
+    second = build(corpus_dir, root, embedder)
+    ids_second = [c.chunk_id for c in open_index(root, embedder.model_id,
+                                                 embedder.dimension).all_chunks()]
+    assert ids_first == ids_second
+    assert second.generation != first.generation
+    assert current_generation(root) == second.generation
+    # the previous generation stays for readers that still have it open
+    assert generations(root) == sorted([first.generation.name, second.generation.name])
+
+
+def test_only_live_and_previous_generations_are_kept(corpus_dir: Path, tmp_path: Path,
+                                                     embedder: FakeEmbedder) -> None:
+    root = tmp_path / "index"
+    reports = [build(corpus_dir, root, embedder) for _ in range(3)]
+    assert generations(root) == sorted(r.generation.name for r in reports[1:])
+    assert current_generation(root) == reports[2].generation
+
+
+def test_leftover_building_directory_is_removed(corpus_dir: Path, tmp_path: Path,
+                                                embedder: FakeEmbedder) -> None:
+    root = tmp_path / "index"
+    leftover = root / ".building-gen-20000101T000000000000"
+    leftover.mkdir(parents=True)
+    (leftover / "vectors.faiss").write_bytes(b"half written")
+    build(corpus_dir, root, embedder)
+    assert not leftover.exists()
+    assert not [p for p in root.iterdir() if p.name.startswith(".")]
+
+
+def test_only_bad_files_raise_and_publish_nothing(tmp_path: Path,
+                                                  embedder: FakeEmbedder) -> None:
+    corpus = tmp_path / "bad"
+    corpus.mkdir()
+    (corpus / "latin1.txt").write_bytes("café\n".encode("latin-1"))
+    (corpus / "empty.md").write_bytes(b"")
+    root = tmp_path / "index"
+    with pytest.raises(NothingToIndex) as caught:
+        build(corpus, root, embedder)
+    assert "latin1.txt" in str(caught.value) and "empty.md" in str(caught.value)
+    assert not (root / CURRENT).exists()
+    assert not root.exists() or generations(root) == []
+    assert embedder.embedded == 0
+
+
+def test_empty_directory_says_no_supported_files(tmp_path: Path,
+                                                 embedder: FakeEmbedder) -> None:
+    with pytest.raises(NothingToIndex, match="no supported files were found"):
+        build(tmp_path, tmp_path / "index", embedder)
+
+
+class BrokenEmbedder(FakeEmbedder):
+    def embed(self, texts: list[str]) -> np.ndarray:
+        raise RuntimeError("out of memory")
+
+
+def test_failed_build_leaves_the_live_generation_alone(corpus_dir: Path, tmp_path: Path,
+                                                       embedder: FakeEmbedder) -> None:
+    root = tmp_path / "index"
+    live = build(corpus_dir, root, embedder).generation
+    with pytest.raises(RuntimeError, match="out of memory"):
+        build(corpus_dir, root, BrokenEmbedder())
+    assert current_generation(root) == live
+    assert generations(root) == [live.name]
+    assert len(open_index(root, embedder.model_id, embedder.dimension)) > 0
+
+
+def test_damaged_current_does_not_block_a_rebuild(corpus_dir: Path, tmp_path: Path,
+                                                  embedder: FakeEmbedder) -> None:
+    root = tmp_path / "index"
+    root.mkdir()
+    (root / CURRENT).write_text("garbage\n")
+    report = build(corpus_dir, root, embedder)
+    assert current_generation(root) == report.generation

@@ -1,0 +1,248 @@
+"""index.store: one hand-written generation, searched, loaded, and refused when damaged.
+
+The generation holds one document cut into three one-sentence chunks, embedded with the
+bag-of-words fake, so every similarity below is worked out in a comment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from index.manifest import MANIFEST_NAME, IndexLoadError, make_manifest
+from index.store import (
+    CURRENT,
+    DATABASE,
+    VECTORS,
+    Index,
+    current_generation,
+    lexical_query,
+    open_index,
+    publish,
+    write_generation,
+)
+from ingest.document import Chunk, Document, make_chunk_id
+from tests.fakes import FakeEmbedder
+
+TEXT = ("Tai met Wang in San Francisco. The talks covered tariffs. "
+        "The Security Initiative was launched at the Boao Forum.")
+SENTENCES = ["Tai met Wang in San Francisco.", "The talks covered tariffs.",
+             "The Security Initiative was launched at the Boao Forum."]
+GENERATION = "gen-20240101T000000000000"
+
+
+def chunk_of(sentence: str) -> Chunk:
+    start = TEXT.index(sentence)
+    end = start + len(sentence)
+    return Chunk("notes.txt", make_chunk_id("notes.txt", start, end, sentence), sentence,
+                 start, end, "notes")
+
+
+def write_index(root: Path, embedder: FakeEmbedder) -> None:
+    """ROOT/gen-.../ with rows 0, 1, 2 = SENTENCES, published as CURRENT."""
+    doc = Document("notes.txt", "notes", TEXT, "corpus/notes.txt",
+                   hashlib.sha256(TEXT.encode()).hexdigest())
+    chunks = [chunk_of(s) for s in SENTENCES]
+    manifest = make_manifest(
+        embedding_model=embedder.model_id, dimension=embedder.dimension, chunk_count=3,
+        documents={"notes.txt": {"sha256": doc.content_hash, "title": "notes", "chunks": 3}},
+        chunking={"max_tokens": 16, "overlap_tokens": 0}, faiss_index="IndexFlatIP",
+        built_at="2024-01-01T00:00:00+00:00")
+    write_generation(root / GENERATION, [doc], chunks, embedder.embed(SENTENCES), manifest)
+    publish(root, GENERATION)
+
+
+@pytest.fixture
+def root(tmp_path: Path, embedder: FakeEmbedder) -> Path:
+    """A fresh generation for the tests that damage it."""
+    write_index(tmp_path, embedder)
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Index]:
+    """One read-only generation shared by the search tests (writing one costs fsyncs)."""
+    directory = tmp_path_factory.mktemp("index")
+    write_index(directory, FakeEmbedder())
+    index = open_index(directory, FakeEmbedder.model_id, FakeEmbedder().dimension)
+    yield index
+    index.close()
+
+
+def test_written_generation_opens_with_its_manifest(loaded: Index) -> None:
+    assert (loaded.root / CURRENT).read_text().strip() == GENERATION
+    assert current_generation(loaded.root) == loaded.root / GENERATION
+    assert len(loaded) == 3
+    m = loaded.manifest
+    assert m["format_version"] == 1
+    assert m["embedding_model"] == "fake/bag-of-words"
+    assert m["dimension"] == 10  # 9 vocabulary words + "unknown"
+    assert m["chunk_count"] == 3
+    assert m["documents"]["notes.txt"]["sha256"] == hashlib.sha256(TEXT.encode()).hexdigest()
+    assert {"python", "numpy", "faiss-cpu"} <= set(m["library_versions"])
+    assert loaded.document_text("notes.txt") == TEXT
+
+
+def test_dense_search_ranks_the_matching_chunk_first(loaded: Index,
+                                                     embedder: FakeEmbedder) -> None:
+    # query "security initiative" = 0.707 on both words; row 2 has 4 vocabulary words, 0.5 each:
+    # cosine = 2 * 0.707 * 0.5 = 0.707. Rows 0 and 1 share no word: 0.
+    hits = loaded.search_dense(embedder.embed(["security initiative"])[0], k=3)
+    assert hits[0][0] == 2
+    assert hits[0][1] == pytest.approx(0.7071, abs=1e-4)
+    assert sorted(score for _, score in hits[1:]) == pytest.approx([0.0, 0.0])
+    # "Who met Tai?": 0.707 on tai and met; row 0 is 0.577 on tai, met, wang: 2 * 0.408 = 0.816
+    (row, score), = loaded.search_dense(embedder.embed(["Who met Tai?"])[0], k=1)
+    assert (row, score) == (0, pytest.approx(0.8165, abs=1e-4))
+
+
+def test_dense_search_asks_for_more_than_there_is(loaded: Index,
+                                                  embedder: FakeEmbedder) -> None:
+    assert len(loaded.search_dense(embedder.embed(["tai"])[0], k=50)) == 3
+
+
+def test_lexical_search_finds_a_rare_word_the_vocabulary_lacks(loaded: Index) -> None:
+    assert [row for row, _ in loaded.search_lexical("Where is Boao?", 5)] == [2]
+    assert [row for row, _ in loaded.search_lexical("Francisco", 5)] == [0]
+    # porter stemming on both sides: "tariff" finds "tariffs"
+    assert [row for row, _ in loaded.search_lexical("tariff", 5)] == [1]
+
+
+@pytest.mark.parametrize("hostile", [
+    '"', '"tai', "AND", "tai AND", "OR OR", "NOT wang", "*", "tai*", "text:tai", "tai:",
+    "(", ")", "(tai", "NEAR(tai wang)", "^tai", "-tai", "+", "", "   ", "?!", "the of and",
+    "Wang's", "chunks_fts MATCH 'x'", "'; DROP TABLE chunks; --",
+])
+def test_lexical_search_survives_fts5_syntax_in_questions(loaded: Index, hostile: str) -> None:
+    hits = loaded.search_lexical(hostile, 5)
+    assert all(0 <= row < 3 for row, _ in hits)
+    assert len(loaded) == 3  # nothing was dropped either
+
+
+def test_lexical_search_edge_cases(loaded: Index) -> None:
+    assert loaded.search_lexical("", 5) == []
+    assert loaded.search_lexical("*", 5) == []
+    # only stopwords: they are searched rather than nothing; "the" is in rows 1 and 2
+    assert sorted(row for row, _ in loaded.search_lexical("the", 5)) == [1, 2]
+    # BM25 is reported higher-is-better
+    hits = loaded.search_lexical("tai wang tariffs", 5)
+    assert [score for _, score in hits] == sorted((score for _, score in hits), reverse=True)
+    assert len(loaded.search_lexical("the", 1)) == 1
+
+
+@pytest.mark.parametrize(("question", "expected"), [
+    ("Who met Tai?", '"met" OR "tai"'),  # the docstring's example
+    ('Tai AND "Wang"*', '"tai" OR "wang"'),  # operators and quotes become plain words
+    ("Xi's visit: (2023)", '"xi" OR "visit" OR "2023"'),
+    ("Tai tai TAI", '"tai"'),  # one term per word
+    ("the of the", '"the" OR "of"'),  # only stopwords: keep them
+    ("", ""),
+    ("*:()", ""),
+])
+def test_lexical_query(question: str, expected: str) -> None:
+    assert lexical_query(question) == expected
+
+
+def test_chunks_come_back_in_the_order_asked(loaded: Index) -> None:
+    assert [c.text for c in loaded.chunks([2, 0, 1])] == [SENTENCES[2], SENTENCES[0],
+                                                          SENTENCES[1]]
+    assert loaded.chunks([]) == []
+    assert [c.text for c in loaded.chunks(iter([1]))] == [SENTENCES[1]]
+    for chunk in loaded.all_chunks():
+        assert loaded.document_text(chunk.doc_id)[chunk.start:chunk.end] == chunk.text
+
+
+def test_unknown_document_is_a_key_error(loaded: Index) -> None:
+    with pytest.raises(KeyError):
+        loaded.document_text("missing.txt")
+
+
+def test_write_generation_refuses_mismatched_vectors(tmp_path: Path,
+                                                     embedder: FakeEmbedder) -> None:
+    with pytest.raises(ValueError, match="1 chunks but 2 vectors"):
+        write_generation(tmp_path / "gen-x", [], [chunk_of(SENTENCES[0])],
+                         embedder.embed(["a", "b"]), {"dimension": embedder.dimension})
+
+
+def load_error(root: Path, model_id: str = "fake/bag-of-words", dimension: int = 10) -> str:
+    with pytest.raises(IndexLoadError) as caught:
+        open_index(root, model_id, dimension)
+    message = str(caught.value)
+    assert "python -m ingest" in message  # every refusal says how to rebuild
+    return message
+
+
+def test_other_embedding_model_is_refused(root: Path) -> None:
+    message = load_error(root, model_id="sentence-transformers/all-MiniLM-L6-v2")
+    assert "embedding_model" in message and "fake/bag-of-words" in message
+
+
+def test_other_dimension_is_refused(root: Path) -> None:
+    assert "dimension" in load_error(root, dimension=384)
+
+
+def test_tampered_chunk_count_is_refused(root: Path) -> None:
+    path = root / GENERATION / MANIFEST_NAME
+    manifest = json.loads(path.read_text())
+    manifest["chunk_count"] = 99
+    path.write_text(json.dumps(manifest))
+    message = load_error(root)
+    assert "chunk_count is 99" in message and "holds 3" in message
+
+
+def test_other_format_version_is_refused(root: Path) -> None:
+    path = root / GENERATION / MANIFEST_NAME
+    manifest = json.loads(path.read_text())
+    manifest["format_version"] = 2
+    path.write_text(json.dumps(manifest))
+    assert "format_version" in load_error(root)
+
+
+def test_missing_chunk_row_is_refused(root: Path) -> None:
+    db = sqlite3.connect(root / GENERATION / DATABASE)
+    db.execute("DELETE FROM chunks WHERE row = 2")
+    db.commit()
+    db.close()
+    assert "3 vectors but 2 chunk rows" in load_error(root)
+
+
+@pytest.mark.parametrize("damage", [
+    lambda g: (g / MANIFEST_NAME).write_text("{not json"),
+    lambda g: (g / MANIFEST_NAME).write_text("[1, 2]"),
+    lambda g: (g / MANIFEST_NAME).unlink(),
+    lambda g: (g / VECTORS).write_bytes(b"not a faiss file"),
+    lambda g: (g / DATABASE).unlink(),
+    lambda g: (g / DATABASE).write_bytes(b"not a database" * 100),
+], ids=["bad-json", "json-list", "no-manifest", "bad-vectors", "no-database", "bad-database"])
+def test_damaged_generation_is_refused(root: Path, damage: Callable[[Path], object]) -> None:
+    damage(root / GENERATION)
+    assert GENERATION in load_error(root)
+
+
+def test_no_current_says_how_to_build(tmp_path: Path) -> None:
+    assert current_generation(tmp_path) is None
+    message = load_error(tmp_path)
+    assert f"no index at {tmp_path}" in message
+    assert f"python -m ingest data/corpus --index {tmp_path}" in message
+
+
+@pytest.mark.parametrize("name", ["../../etc", "", "gen-a/../../x", "CURRENT"])
+def test_current_naming_no_generation_is_refused(root: Path, name: str) -> None:
+    (root / CURRENT).write_text(name + "\n")
+    assert "names no generation" in load_error(root)
+
+
+def test_current_naming_a_missing_generation_is_refused(root: Path) -> None:
+    (root / CURRENT).write_text("gen-19990101\n")
+    assert "gen-19990101" in load_error(root)
+
+
+def test_publish_switches_current_without_leftovers(root: Path) -> None:
+    publish(root, "gen-next")
+    assert (root / CURRENT).read_text() == "gen-next\n"
+    assert not [p for p in root.iterdir() if p.name.endswith(".tmp")]
