@@ -16,7 +16,7 @@ prepare_environment()
 
 import html  # noqa: E402
 import threading  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
@@ -48,7 +48,7 @@ def get_pipeline() -> Pipeline:
         return _pipeline
 
 
-def sources_html(answer: Answer, document_text: Any) -> str:
+def sources_html(answer: Answer, document_text: Callable[[str], str]) -> str:
     """Each cited passage with its document name and the supporting sentence highlighted."""
     if answer.abstained:
         best = max((r.dense_similarity or 0.0 for r in answer.retrieved), default=0.0)

@@ -112,7 +112,11 @@ class Pipeline:
         if quoted:
             shown = [CitedSentence(f"“{c.text.strip()}”", (c.passage,)) for c in chosen[:1]]
         text = render(shown)
-        if text and text != last_yielded:
+        if not text:  # nothing the model said survived and there is no sentence to quote
+            yield Answer(question, REFUSAL, (), retrieved, True,
+                         Timings(retrieval_s, ttft, time.perf_counter() - started))
+            return
+        if text != last_yielded:
             yield text
         yield Answer(question, text, make_citations(shown, retrieved), retrieved, False,
                      Timings(retrieval_s, ttft, time.perf_counter() - started), quoted)

@@ -199,3 +199,18 @@ def test_settings_are_checked() -> None:
         Settings(top_k=30, candidates=20)
     with pytest.raises(ValueError, match="context_passages"):
         Settings(top_k=2, context_passages=3)
+
+
+def test_nothing_to_show_is_a_refusal_not_an_empty_answer(
+        index: Index, embedder: FakeEmbedder) -> None:
+    # Relevant enough to call the model, but no sentence can be selected or quoted (the
+    # context is empty) and the model says nothing: the user gets the refusal, not "".
+    class NoSentences(Pipeline):
+        def _select(self, question: str, retrieved: tuple) -> list:  # type: ignore[override]
+            return []
+
+    generator = FakeGenerator([""])
+    answer = NoSentences(index, embedder, generator).answer("Who met Wang?")
+    assert answer.abstained is True
+    assert answer.text == REFUSAL
+    assert len(generator.prompts) == 1
