@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import pickle
 from pathlib import Path
 
 import pytest
@@ -173,11 +172,6 @@ def test_pdf_encrypted_with_empty_password_opens(tmp_path: Path) -> None:
     # Permission-only encryption: every viewer opens these without asking.
     path = write(tmp_path / "perm.pdf", encrypted(make_pdf("Open text"), ""))
     assert "Open text" in load_document(path, "perm.pdf").text
-
-
-def test_ingest_error_survives_pickling() -> None:
-    err = pickle.loads(pickle.dumps(IngestError("a.txt", "file is empty")))
-    assert (err.path, err.reason, str(err)) == ("a.txt", "file is empty", "a.txt: file is empty")
 
 
 def test_discover_ids_are_relative_to_each_directory(tmp_path: Path) -> None:
