@@ -40,3 +40,6 @@ class Answer:
     # True when the model's own sentences failed the citation check and the answer quotes the
     # best-matching passage sentence instead.
     quoted: bool = False
+    # The standalone question retrieval used: a follow-up rewritten with the conversation, or
+    # the question itself ("" is read as the question).
+    query: str = ""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from index.embedder import Embedder
 from index.store import Index
@@ -67,15 +67,19 @@ class Pipeline:
         self.generator = generator
         self.settings = settings or Settings()
 
-    def answer(self, question: str) -> Answer:
+    def answer(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
         """The finished answer (consumes `stream`)."""
-        for event in self.stream(question):
+        for event in self.stream(question, history):
             if isinstance(event, Answer):
                 return event
         raise AssertionError("stream() ended without an Answer")
 
-    def stream(self, question: str) -> Iterator[str | Answer]:
-        """Yield the shown text each time a checked sentence is added, then the Answer."""
+    def stream(self, question: str, history: Sequence[tuple[str, str]] = ()
+               ) -> Iterator[str | Answer]:
+        """Yield the shown text each time a checked sentence is added, then the Answer.
+
+        `history` is the conversation so far as (user question, shown answer) pairs.
+        """
         s = self.settings
         started = time.perf_counter()
         retrieved = tuple(retrieve(self.index, self.embedder, question, top_k=s.top_k,
