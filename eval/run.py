@@ -21,11 +21,12 @@ from eval.metrics import QuestionResult, Span, aggregate, recall_curve
 from eval.questions import Question
 from eval.report import question_row
 from index import PROJECT_ROOT
-from index.build import build_index, load_all
+from index.build import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS, build_index, load_all
 from index.embedder import Embedder
 from index.store import Index, current_generation
 from ingest.document import Chunk, Document
 from qa.answer import Answer
+from qa.config import Settings
 from qa.pipeline import Pipeline
 from qa.retrieve import retrieve
 
@@ -37,9 +38,11 @@ def load_corpus(corpus: Path) -> tuple[list[Document], list[str]]:
 
 
 def eval_index_root(corpus: Path, documents: Sequence[Document]) -> Path:
-    """An index directory keyed by the corpus content, so an unchanged corpus is reused."""
-    digest = hashlib.sha256(json.dumps(sorted((d.doc_id, d.content_hash) for d in documents))
-                            .encode()).hexdigest()[:12]
+    """An index directory keyed by the corpus content and the chunking, so it is reused only
+    when both are unchanged."""
+    key = [sorted((d.doc_id, d.content_hash) for d in documents),
+           [DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS]]
+    digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]
     return PROJECT_ROOT / "var" / "eval-index" / f"{corpus.resolve().name}-{digest}"
 
 
@@ -60,9 +63,11 @@ def run_questions(questions: Sequence[Question], index: Index, embedder: Embedde
     """(metrics, per-question rows, recall curve). pipeline=None runs retrieval only."""
     results: list[QuestionResult] = []
     rows: list[dict] = []
+    # Retrieval is scored with the chat's own fusion settings, at depth k.
+    s = pipeline.settings if pipeline else Settings(calibration=None)
     for q in tqdm(questions, desc="questions", unit="q"):
-        ranked = retrieve(index, embedder, q.question, top_k=k,
-                          candidates=max(k, pipeline.settings.candidates if pipeline else 20))
+        ranked = retrieve(index, embedder, q.question, top_k=k, candidates=max(k, s.candidates),
+                          rrf_k=s.rrf_k, dense_weight=s.dense_weight)
         answer: Answer | None = pipeline.answer(q.question) if pipeline else None
         result = QuestionResult(
             question=q,
@@ -79,7 +84,8 @@ def run_questions(questions: Sequence[Question], index: Index, embedder: Embedde
                      for c in answer.citations] if answer else []
         row = question_row(result, citations, [r.chunk.chunk_id for r in ranked])
         if answer:
-            row["quoted"] = answer.quoted
+            row.update(quoted=answer.quoted, confidence=answer.confidence,
+                       rejected=list(answer.rejected))
         results.append(result)
         rows.append(row)
     return aggregate(results), rows, recall_curve(results, max_k=k)

@@ -43,3 +43,7 @@ class Answer:
     # The standalone question retrieval used: a follow-up rewritten with the conversation, or
     # the question itself ("" is read as the question).
     query: str = ""
+    # Calibrated confidence that the evidence answers the question (qa.abstain); None: not
+    # computed. And the model's sentences the support check removed, for the report.
+    confidence: float | None = None
+    rejected: tuple[str, ...] = ()

@@ -1,10 +1,9 @@
-"""Citations: parse `[n]` markers, drop the ones that point nowhere, attach missing ones.
+"""Citations: every answer sentence is cited to the retrieved passage that best supports it.
 
 Every sentence the user sees must rest on a retrieved passage. The model is asked to cite, but
-a 135M model forgets or invents markers, so this module enforces it: a marker outside 1..n is
-removed; a sentence left without one gets the passage that contains most of its content words,
-or is dropped when no passage contains enough of them or one of its numbers or names is
-missing from the passage.
+a 135M model forgets or invents markers, so this module decides: the sentence is cited to the
+passage that contains most of its content words and all of its numbers and names, and is
+dropped when no passage does; the model's marker only breaks ties.
 
 Pure functions only. Does not judge whether a cited passage *entails* the sentence; it checks
 word overlap, which catches invented names and numbers but not every paraphrase.
@@ -68,22 +67,23 @@ def parse_markers(sentence: str, n_passages: int) -> tuple[str, tuple[int, ...]]
 def cite_sentence(
     sentence: str, passages: Sequence[str], min_support: float
 ) -> CitedSentence | None:
-    """The sentence with checked markers, or None when no passage supports it enough."""
+    """The sentence cited to the passage that best supports it, or None when none does.
+
+    A passage supports a sentence when it holds at least `min_support` of the sentence's
+    content words and every one of its numbers and names. The model's own marker wins ties; a
+    marker pointing at a passage that does not support the sentence is replaced.
+    Example: cite_sentence("Tai met Wang [2].", ["Tai met Wang.", "Xi spoke."], 0.5)
+    -> CitedSentence("Tai met Wang.", (1,))
+    """
     text, markers = parse_markers(sentence, len(passages))
     if not content_words(text):
         return None
-    markers = tuple(m for m in markers if _supported(text, passages[m - 1], min_support))
-    if not markers:
-        scores = [support(text, p) if not unsupported_terms(text, p) else 0.0 for p in passages]
-        best = max(range(len(passages)), key=lambda i: scores[i], default=None)
-        if best is None or scores[best] < min_support:
-            return None
-        markers = (best + 1,)
-    return CitedSentence(text, markers)
-
-
-def _supported(sentence: str, passage: str, min_support: float) -> bool:
-    return support(sentence, passage) >= min_support and not unsupported_terms(sentence, passage)
+    scores = [support(text, p) if not unsupported_terms(text, p) else 0.0 for p in passages]
+    ranked = sorted(range(len(passages)),
+                    key=lambda i: (-scores[i], (i + 1) not in markers, i))
+    if not ranked or scores[ranked[0]] < min_support:
+        return None
+    return CitedSentence(text, (ranked[0] + 1,))
 
 
 def cite_answer(answer: str, passages: Sequence[str], min_support: float) -> list[CitedSentence]:

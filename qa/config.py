@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index import PROJECT_ROOT
+from qa.abstain import DEFAULT_CALIBRATION
 
 REFUSAL = "I can't find this in the documents."
 
@@ -25,19 +26,29 @@ class Settings:
     # Candidates each retriever contributes before fusion, and passages kept after it.
     candidates: int = 20
     top_k: int = 5
-    # Reciprocal rank fusion constant (Cormack et al. 2009 use 60).
+    # Reciprocal rank fusion constant (Cormack et al. 2009 use 60) and the dense ranking's
+    # weight against the lexical one's 1.0. Swept with chunk size and overlap on eval/qa.jsonl
+    # and all SQuAD answerable questions (docs/BENCHMARK.md, "Retrieval tuning").
     rrf_k: int = 60
-    # Passages whose sentences may be shown to the model, and how many sentences it sees.
-    # A 135M model copies faithfully from one sentence, mixes facts from two, and invents from
-    # whole passages (tried on eval/qa.jsonl: one sentence gave answer_hit 44/70).
-    context_passages: int = 3
-    context_sentences: int = 1
+    dense_weight: float = 0.75
+    # Passages whose sentences compete to be the evidence. A 135M model copies faithfully from
+    # one sentence, mixes facts from two, and invents from whole passages, so it sees only the
+    # best sentence (and a second one from another document when the question needs it).
+    context_passages: int = 5
+    # Weight of IDF-weighted question-term coverage next to cosine when ranking sentences, and
+    # the share of the question a second document's sentence must add to join the evidence.
+    coverage_weight: float = 0.7
+    second_sentence_gain: float = 0.25
     # Refuse without calling the model when the best passage's cosine similarity is below this.
     # Measured on the default corpus: on-topic questions 0.45-0.75, off-topic ones below 0.2.
     min_relevance: float = 0.30
-    # An answer sentence without a citation is attached to the passage covering at least this
-    # share of its content words; below it the sentence is dropped.
+    # Weights and threshold of the calibrated refusal (qa.abstain); None: never refuse above
+    # min_relevance.
+    calibration: Path | None = DEFAULT_CALIBRATION
+    # An answer sentence must share at least this share of its content words with the passage it
+    # cites (and every number and name), and be at least this similar (cosine) to the evidence.
     min_support: float = 0.5
+    min_answer_similarity: float = 0.5
     max_new_tokens: int = 80
 
     def __post_init__(self) -> None:
@@ -45,3 +56,5 @@ class Settings:
             raise ValueError("need 1 <= top_k <= candidates")
         if not 1 <= self.context_passages <= self.top_k:
             raise ValueError("context_passages must be between 1 and top_k")
+        if self.dense_weight <= 0:
+            raise ValueError("dense_weight must be positive")

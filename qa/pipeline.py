@@ -1,27 +1,44 @@
-"""Question in, cited answer out: retrieve -> refuse or select sentences -> generate -> cite.
+"""Question in, cited answer out.
+
+    question + history --qa.followup--> standalone query --qa.retrieve--> passages
+    passages --qa.evidence--> best sentence(s) --qa.abstain--> refuse, or
+    evidence --generator--> sentences --qa.cite + checks--> shown sentences, or the quoted evidence
 
 The model's text reaches the user one checked sentence at a time: a sentence is shown only
-after qa.cite has given it a citation to a retrieved passage, so a half-written or unsupported
-claim is never on screen. When none of the model's sentences survive, the answer quotes the
-best-matching passage sentence verbatim instead; when retrieval finds nothing relevant, the
-model is not called at all.
+after it passed the support check against the passage it cites (content words, numbers and
+names found there, close in meaning to the evidence, and saying something the question did not),
+so a half-written or unsupported claim is never on screen. When none of the model's sentences
+survive, the answer quotes the evidence sentences verbatim instead. When the calibrated
+confidence that the evidence answers the question is too low, the model is not called at all.
 
-Does not rewrite follow-up questions or keep conversation state (the app passes one question).
+Does not keep conversation state: the caller passes the history with every question.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
 
 from index.embedder import Embedder
 from index.store import Index
 from ingest.chunker import split_sentences
+from qa.abstain import Calibration, load_calibration
 from qa.answer import Answer, Citation, Timings
 from qa.cite import CitedSentence, cite_answer, render, supporting_span
 from qa.config import REFUSAL, Settings
-from qa.context import Sentence, build_messages, passage_sentences, rank_sentences
+from qa.context import build_messages, passage_sentences
+from qa.evidence import (
+    Scored,
+    adds_information,
+    inverse_document_frequency,
+    offers_answer_type,
+    score_sentences,
+    select_evidence,
+)
+from qa.followup import standalone
 from qa.generator import Generator
 from qa.retrieve import Retrieved, retrieve
 
@@ -66,6 +83,15 @@ class Pipeline:
         self.embedder = embedder
         self.generator = generator
         self.settings = settings or Settings()
+        self.calibration: Calibration | None = (
+            load_calibration(self.settings.calibration) if self.settings.calibration else None)
+        self._idf: Callable[[str], float] | None = None
+
+    def idf(self) -> Callable[[str], float]:
+        """Term rarity over the index's chunks, computed on first use."""
+        if self._idf is None:
+            self._idf = inverse_document_frequency(c.text for c in self.index.all_chunks())
+        return self._idf
 
     def answer(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
         """The finished answer (consumes `stream`)."""
@@ -73,6 +99,29 @@ class Pipeline:
             if isinstance(event, Answer):
                 return event
         raise AssertionError("stream() ended without an Answer")
+
+    def evidence(self, query: str) -> tuple[tuple[Retrieved, ...], list[Scored], dict[str, float]]:
+        """(retrieved passages, scored sentences best first, refusal signals) for a query."""
+        s = self.settings
+        query_vector = self.embedder.embed([query])[0]
+        retrieved = tuple(retrieve(self.index, self.embedder, query, top_k=s.top_k,
+                                   candidates=s.candidates, rrf_k=s.rrf_k,
+                                   dense_weight=s.dense_weight, query_vector=query_vector))
+        best_passage = max((r.dense_similarity or 0.0 for r in retrieved), default=0.0)
+        signals = {"cosine": 0.0, "coverage": 0.0, "passage_similarity": best_passage,
+                   "typed_answer": 0.0}
+        if best_passage < s.min_relevance:
+            return retrieved, [], signals
+        sentences = passage_sentences([r.chunk for r in retrieved[: s.context_passages]])
+        if not sentences:
+            return retrieved, [], signals
+        vectors = self.embedder.embed([c.text for c in sentences])
+        scored = score_sentences(query, query_vector, sentences, vectors, self.idf(),
+                                 s.coverage_weight)
+        best = scored[0]
+        signals.update(cosine=best.cosine, coverage=best.coverage,
+                       typed_answer=float(offers_answer_type(best.sentence.text, query)))
+        return retrieved, scored, signals
 
     def stream(self, question: str, history: Sequence[tuple[str, str]] = ()
                ) -> Iterator[str | Answer]:
@@ -82,28 +131,41 @@ class Pipeline:
         """
         s = self.settings
         started = time.perf_counter()
-        retrieved = tuple(retrieve(self.index, self.embedder, question, top_k=s.top_k,
-                                   candidates=s.candidates, rrf_k=s.rrf_k))
-        best = max((r.dense_similarity or 0.0 for r in retrieved), default=0.0)
-        if best < s.min_relevance:
+        query = standalone(question, history)
+        retrieved, scored, signals = self.evidence(query)
+        confidence = self.calibration.confidence(signals) if self.calibration and scored else (
+            1.0 if scored else 0.0)
+        threshold = self.calibration.threshold if self.calibration else 0.0
+        if not scored or confidence < threshold:
             elapsed = time.perf_counter() - started
-            yield Answer(question, REFUSAL, (), retrieved, True, Timings(elapsed, None, elapsed))
+            yield Answer(question, REFUSAL, (), retrieved, True, Timings(elapsed, None, elapsed),
+                         query=query, confidence=confidence)
             return
-        chosen = self._select(question, retrieved)
+        documents = [r.chunk.doc_id for r in retrieved]
+        chosen = select_evidence(query, scored, documents, self.idf(), s.second_sentence_gain)
         retrieval_s = time.perf_counter() - started
 
         passages = [r.chunk.text for r in retrieved]
+        evidence_text = " ".join(c.sentence.text for c in chosen)
         shown: list[CitedSentence] = []
+        rejected: list[str] = []
         ttft = None
         buffer = ""
         last_yielded = ""
+
+        def check(text: str) -> bool:
+            cited = cite_answer(text, passages, s.min_support)
+            kept = [c for c in cited if self._faithful(c, query, evidence_text, chosen)]
+            rejected.extend(c.text for c in cited if c not in kept)
+            return self._add(shown, kept)
+
         # The model reads the evidence in document order; the fallback quotes the best first.
-        in_order = sorted(chosen, key=lambda c: (c.passage, c.start))
-        for piece in self.generator.stream(build_messages(question, in_order)):
+        in_order = sorted((c.sentence for c in chosen), key=lambda c: (c.passage, c.start))
+        for piece in self.generator.stream(build_messages(query, in_order)):
             if ttft is None:
                 ttft = time.perf_counter() - started
             finished, buffer = split_complete(buffer + piece)
-            if finished and self._add(shown, cite_answer(finished, passages, s.min_support)):
+            if finished and check(finished):
                 last_yielded = render(shown)
                 yield last_yielded
         if ttft is None:  # the model was called but said nothing
@@ -111,29 +173,26 @@ class Pipeline:
         # The tail may be a sentence cut off by max_new_tokens: show it only if it ends like a
         # sentence, or if it is all the model said.
         if not shown or _ENDS_SENTENCE.search(buffer):
-            self._add(shown, cite_answer(buffer, passages, s.min_support))
+            check(buffer)
         quoted = not shown
         if quoted:
-            shown = [CitedSentence(f"“{c.text.strip()}”", (c.passage,)) for c in chosen[:1]]
+            shown = [CitedSentence(f"“{c.sentence.text.strip()}”", (c.sentence.passage,))
+                     for c in chosen]
         text = render(shown)
-        if not text:  # nothing the model said survived and there is no sentence to quote
-            yield Answer(question, REFUSAL, (), retrieved, True,
-                         Timings(retrieval_s, ttft, time.perf_counter() - started))
-            return
         if text != last_yielded:
             yield text
         yield Answer(question, text, make_citations(shown, retrieved), retrieved, False,
-                     Timings(retrieval_s, ttft, time.perf_counter() - started), quoted)
+                     Timings(retrieval_s, ttft, time.perf_counter() - started), quoted,
+                     query=query, confidence=confidence, rejected=tuple(rejected))
 
-    def _select(self, question: str, retrieved: tuple[Retrieved, ...]) -> list[Sentence]:
-        """The best `context_sentences` sentences of the top passages, best first."""
-        s = self.settings
-        candidates = passage_sentences([r.chunk for r in retrieved[: s.context_passages]])
-        if not candidates:
-            return []
-        vectors = self.embedder.embed([question] + [c.text for c in candidates])
-        ranked = rank_sentences(question, vectors[0], candidates, vectors[1:])
-        return [sentence for _, sentence in ranked[: s.context_sentences]]
+    def _faithful(self, sentence: CitedSentence, query: str, evidence: str,
+                  chosen: Sequence[Scored]) -> bool:
+        """Close in meaning to the evidence, and not a mere restatement of the question."""
+        if not adds_information(sentence.text, query, evidence):
+            return False
+        vectors = self.embedder.embed([sentence.text] + [c.sentence.text for c in chosen])
+        similarity = float(np.max(vectors[1:] @ vectors[0]))
+        return similarity >= self.settings.min_answer_similarity
 
     @staticmethod
     def _add(shown: list[CitedSentence], new: list[CitedSentence]) -> bool:

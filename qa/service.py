@@ -37,4 +37,6 @@ def load_pipeline(index_root: Path, corpus: Path, model_cache: Path,
     embedder.warm_up()
     generator = SmolLM2Generator(model_cache, max_new_tokens=settings.max_new_tokens)
     generator.warm_up()
-    return Pipeline(index, embedder, generator, settings)
+    pipeline = Pipeline(index, embedder, generator, settings)
+    pipeline.idf()  # term statistics now, not on the first question
+    return pipeline

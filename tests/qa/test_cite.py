@@ -76,9 +76,26 @@ def test_marker_at_an_unsupporting_passage_is_moved_to_the_supporting_one() -> N
         CitedSentence("Xi presented it at the Boao Forum.", (2,)))
 
 
-def test_several_supporting_markers_are_kept() -> None:
-    assert cite_sentence("The talks covered tariffs [2][1].", [TRADE, TRADE], 0.5) == (
-        CitedSentence("The talks covered tariffs.", (2, 1)))
+def test_of_equally_supporting_passages_the_models_marker_wins() -> None:
+    assert cite_sentence("The talks covered tariffs [2].", [TRADE, TRADE], 0.5) == (
+        CitedSentence("The talks covered tariffs.", (2,)))
+    assert cite_sentence("The talks covered tariffs.", [TRADE, TRADE], 0.5) == (
+        CitedSentence("The talks covered tariffs.", (1,)))
+
+
+def test_a_faithful_paraphrase_is_accepted() -> None:
+    # other words, same facts: every name and number is in the passage
+    assert cite_sentence("On 18 November, Tai held talks with Wang Wentao.", [TRADE], 0.5) == (
+        CitedSentence("On 18 November, Tai held talks with Wang Wentao.", (1,)))
+
+
+@pytest.mark.parametrize("sentence", [
+    "Tai met Wang Wentao on 19 November.",  # a date the passage does not have
+    "Tai met Wang Wentao and 40 officials.",  # a number
+    "Tai met Wang Wentao and Janet Yellen.",  # a name
+])
+def test_a_date_number_or_name_absent_from_the_passage_is_rejected(sentence: str) -> None:
+    assert cite_sentence(sentence, [TRADE], 0.5) is None
 
 
 @pytest.mark.parametrize("sentence", ["[1]", "It is [1].", "And then it was."])

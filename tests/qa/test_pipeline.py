@@ -2,22 +2,25 @@
 
 The index holds two passages (tests/fakes.py). For "When was the Security Initiative launched?"
 retrieval puts security.txt first (dense cosine sqrt(3/5) = 0.775, the only lexical hit), so
-its sentences are passage [1]; trade.txt is [2]. Sentence ranking, with the question's content
-words {security, initiative, launched}:
-    "The Global Security Initiative was launched in April 2022."  cosine 1.0 + 0.3 * 3/3 = 1.3
-    the other three sentences share no vocabulary word:               0.0
-so the prompt shows that sentence and, by passage order on the tie, "Xi presented it ...".
+its sentences are passage [1]; trade.txt is [2]. Sentence ranking, with the question's terms
+{security, initiative, launch}: "The Global Security Initiative was launched in April 2022."
+has cosine 1.0 and covers all of them, the other sentences share no vocabulary word, so that
+sentence is the evidence the model sees and the fallback quotes.
+
+Refusal calibration is off (Settings(calibration=None)) except where a test sets one by hand.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pytest
 
 from index.store import Index
 from ingest.chunker import split_sentences
+from qa.abstain import Calibration
 from qa.answer import Answer
 from qa.config import REFUSAL, Settings
 from qa.pipeline import Pipeline, split_complete
@@ -29,10 +32,14 @@ FORUM = "Xi presented it at the Boao Forum."
 MEETING = "Katherine Tai met Wang Wentao in San Francisco on 18 November."
 
 
+NO_CALIBRATION = Settings(calibration=None)
+
+
 def ask(index: Index, embedder: FakeEmbedder, replies: Sequence[str], question: str = QUESTION,
-        settings: Settings | None = None) -> tuple[Answer, FakeGenerator]:
+        settings: Settings = NO_CALIBRATION, history: Sequence[tuple[str, str]] = ()
+        ) -> tuple[Answer, FakeGenerator]:
     generator = FakeGenerator(replies)
-    answer = Pipeline(index, embedder, generator, settings).answer(question)
+    answer = Pipeline(index, embedder, generator, settings).answer(question, history)
     return answer, generator
 
 
@@ -41,7 +48,8 @@ def test_off_topic_question_is_refused_without_calling_the_model(
     # No vocabulary word: the question is the "unknown" unit vector, cosine 0 with both chunks,
     # below min_relevance 0.30.
     generator = FakeGenerator(["Banana bread needs ripe bananas [1]."])
-    events = list(Pipeline(index, embedder, generator).stream("How do I bake banana bread?"))
+    pipeline = Pipeline(index, embedder, generator, NO_CALIBRATION)
+    events = list(pipeline.stream("How do I bake banana bread?"))
     (answer,) = events  # no text event before the refusal
     assert isinstance(answer, Answer)
     assert answer.abstained and answer.text == REFUSAL
@@ -52,8 +60,10 @@ def test_off_topic_question_is_refused_without_calling_the_model(
 
 def test_min_relevance_is_the_refusal_threshold(index: Index, embedder: FakeEmbedder) -> None:
     # "Boao Forum" -> best cosine 1/sqrt(5) = 0.447 (security.txt)
-    refused, _ = ask(index, embedder, [FORUM], "Boao Forum", Settings(min_relevance=0.45))
-    answered, _ = ask(index, embedder, [FORUM], "Boao Forum", Settings(min_relevance=0.44))
+    refused, _ = ask(index, embedder, [FORUM], "Boao Forum",
+                     Settings(min_relevance=0.45, calibration=None))
+    answered, _ = ask(index, embedder, [FORUM], "Boao Forum",
+                      Settings(min_relevance=0.44, calibration=None))
     assert refused.abstained and not answered.abstained
 
 
@@ -71,36 +81,35 @@ def test_faithful_reply_is_shown_with_its_citation(index: Index, embedder: FakeE
 def test_every_sentence_of_the_answer_carries_a_marker(index: Index,
                                                        embedder: FakeEmbedder) -> None:
     # the model forgot every marker; both sentences are supported by passage 1
-    answer, _ = ask(index, embedder, ["It was launched in April 2022. Xi presented it there."])
-    assert answer.text == "It was launched in April 2022 [1]. Xi presented it there [1]."
+    answer, _ = ask(index, embedder,
+                    ["It was launched in April 2022. The Security Initiative launched in 2022."])
+    assert answer.text == ("It was launched in April 2022 [1]. "
+                           "The Security Initiative launched in 2022 [1].")
     for start, end in split_sentences(answer.text):
         assert re.search(r"\[\d+\]", answer.text[start:end])
 
 
-def test_prompt_holds_the_chosen_sentences_by_passage_and_the_question(
+def test_prompt_holds_the_evidence_sentence_under_its_passage_number(
         index: Index, embedder: FakeEmbedder) -> None:
-    # Question vector: security, initiative, launched, met, tai (1/sqrt(5) each).
-    # Dense: security 3/5 = 0.6, trade 2/(sqrt(5) * 2) = 0.447 -> security is passage [1].
-    # Sentences, content words {security, initiative, launched, met, tai}:
-    #   LAUNCH   3/(sqrt(5) sqrt(3)) = 0.775 + 0.3 * 3/5 = 0.955
-    #   MEETING  2/(sqrt(5) sqrt(3)) = 0.516 + 0.3 * 2/5 = 0.636
-    #   FORUM and "The talks covered tariffs ..." share no word with it: 0.0, left out.
-    # With two sentences allowed both are shown, in document order.
-    question = "When was the Security Initiative launched and who met Tai?"
-    _, generator = ask(index, embedder, [LAUNCH], question, Settings(context_sentences=2))
+    _, generator = ask(index, embedder, [LAUNCH])
     assert generator.prompts == [[{
         "role": "user",
-        "content": f"[1] {LAUNCH}\n[2] {MEETING}\n\nQuestion: {question}\n"
+        "content": f"[1] {LAUNCH}\n\nQuestion: {QUESTION}\n"
                    "Answer in one sentence, using only the text above.",
     }]]
 
 
-def test_default_prompt_holds_only_the_best_sentence(index: Index, embedder: FakeEmbedder
-                                                     ) -> None:
-    # Same scores as above: LAUNCH (0.955) beats MEETING (0.636), and the default shows one.
+def test_a_question_about_both_documents_gets_a_sentence_from_each(
+        index: Index, embedder: FakeEmbedder) -> None:
+    # Terms {security, initiative, launch, tai, met}. LAUNCH covers the first three, MEETING
+    # (the other document) adds "tai" and "met": both are evidence, shown in passage order,
+    # and the quoted fallback cites both documents.
     question = "When was the Security Initiative launched and who met Tai?"
-    _, generator = ask(index, embedder, [LAUNCH], question)
-    assert generator.prompts[0][0]["content"].startswith(f"[1] {LAUNCH}\n\nQuestion:")
+    answer, generator = ask(index, embedder, ["Nothing useful."], question)
+    content = generator.prompts[0][0]["content"]
+    assert content.startswith(f"[1] {LAUNCH}\n[2] {MEETING}\n\nQuestion:")
+    assert answer.quoted
+    assert {c.chunk.doc_id for c in answer.citations} == {"security.txt", "trade.txt"}
 
 
 def test_hallucinated_reply_is_replaced_by_a_quoted_passage_sentence(
@@ -110,8 +119,38 @@ def test_hallucinated_reply_is_replaced_by_a_quoted_passage_sentence(
     assert "John Smith" not in answer.text and "1999" not in answer.text
     assert answer.text == f"“{LAUNCH}” [1]"
     assert answer.quoted and not answer.abstained
+    assert answer.rejected == ()  # no passage supports it at all: dropped before the checks
     (citation,) = answer.citations
     assert index.document_text(citation.chunk.doc_id)[citation.start:citation.end] == LAUNCH
+
+
+@pytest.mark.parametrize("reply", [
+    "The Global Security Initiative was launched in May 2023 [1].",  # invented date
+    "The Global Security Initiative was launched by Joe Biden [1].",  # invented name
+    "The Global Security Initiative was launched in April 1999 [1].",  # invented number
+])
+def test_a_hallucinating_model_yields_the_extractive_fallback_never_its_sentence(
+        index: Index, embedder: FakeEmbedder, reply: str) -> None:
+    answer, _ = ask(index, embedder, [reply])
+    assert answer.text == f"“{LAUNCH}” [1]"
+    assert answer.quoted
+
+
+def test_a_reply_that_only_restates_the_question_is_replaced_by_the_evidence(
+        index: Index, embedder: FakeEmbedder) -> None:
+    # Every word is supported, but it says nothing the question did not: not an answer.
+    answer, _ = ask(index, embedder, ["The Security Initiative was launched [1]."])
+    assert answer.quoted and answer.text == f"“{LAUNCH}” [1]"
+    assert answer.rejected == ("The Security Initiative was launched.",)
+
+
+def test_a_sentence_far_in_meaning_from_the_evidence_is_rejected(
+        index: Index, embedder: FakeEmbedder) -> None:
+    # Supported word for word by passage 1 and adds "xi" and "forum", but the model was shown
+    # LAUNCH only: cosine with it is 0, below min_answer_similarity.
+    answer, _ = ask(index, embedder, ["Xi presented it at the Boao Forum [1]."])
+    assert answer.quoted and "Boao" not in answer.text
+    assert answer.rejected == ("Xi presented it at the Boao Forum.",)
 
 
 def test_marker_out_of_range_is_dropped(index: Index, embedder: FakeEmbedder) -> None:
@@ -122,8 +161,8 @@ def test_marker_out_of_range_is_dropped(index: Index, embedder: FakeEmbedder) ->
 
 
 def test_repeated_sentence_is_shown_once(index: Index, embedder: FakeEmbedder) -> None:
-    answer, _ = ask(index, embedder, [f"{FORUM} {FORUM} {FORUM}"])
-    assert answer.text == "Xi presented it at the Boao Forum [1]."
+    answer, _ = ask(index, embedder, [f"{LAUNCH} {LAUNCH} {LAUNCH}"])
+    assert answer.text == f"{LAUNCH[:-1]} [1]."
 
 
 class LoggingGenerator(FakeGenerator):
@@ -142,21 +181,22 @@ class LoggingGenerator(FakeGenerator):
 def test_stream_shows_only_checked_sentences_while_the_model_writes(
         index: Index, embedder: FakeEmbedder) -> None:
     log: list[tuple[str, object]] = []
-    reply = f"{LAUNCH[:-1]} [1]. Tai met Joe Biden in 1999. {FORUM}"
-    pipeline = Pipeline(index, embedder, LoggingGenerator([reply], log))
+    second = "The Security Initiative was launched in 2022."
+    reply = f"{LAUNCH[:-1]} [1]. Tai met Joe Biden in 1999. {second}"
+    pipeline = Pipeline(index, embedder, LoggingGenerator([reply], log), NO_CALIBRATION)
     for event in pipeline.stream(QUESTION):
         log.append(("event", event))
 
     events = [e for kind, e in log if kind == "event"]
     first = "The Global Security Initiative was launched in April 2022 [1]."
-    both = f"{first} Xi presented it at the Boao Forum [1]."
+    both = f"{first} The Security Initiative was launched in 2022 [1]."
     assert events[:-1] == [first, both]
     assert isinstance(events[-1], Answer) and events[-1].text == both
     # The first sentence appeared as soon as the next one began ("Tai"), long before the
     # reply ended, and the invented sentence in between never reached the screen.
     shown_at = log.index(("event", first))
     assert log[shown_at - 1] == ("piece", " Tai")
-    assert ("piece", " Forum.") in log[shown_at:]
+    assert ("piece", " 2022.") in log[shown_at:]
 
 
 def test_unfinished_last_sentence_is_not_shown(index: Index, embedder: FakeEmbedder) -> None:
@@ -172,10 +212,11 @@ def test_timings(index: Index, embedder: FakeEmbedder) -> None:
 
 
 def test_each_question_gets_the_next_reply(index: Index, embedder: FakeEmbedder) -> None:
-    generator = FakeGenerator([LAUNCH, FORUM])
-    pipeline = Pipeline(index, embedder, generator)
+    second = "The Security Initiative was launched in 2022."
+    generator = FakeGenerator([LAUNCH, second])
+    pipeline = Pipeline(index, embedder, generator, NO_CALIBRATION)
     assert pipeline.answer(QUESTION).text == f"{LAUNCH[:-1]} [1]."
-    assert pipeline.answer(QUESTION).text == f"{FORUM[:-1]} [1]."
+    assert pipeline.answer(QUESTION).text == f"{second[:-1]} [1]."
     assert len(generator.prompts) == 2
 
 
@@ -199,18 +240,55 @@ def test_settings_are_checked() -> None:
         Settings(top_k=30, candidates=20)
     with pytest.raises(ValueError, match="context_passages"):
         Settings(top_k=2, context_passages=3)
+    with pytest.raises(ValueError, match="dense_weight"):
+        Settings(dense_weight=0)
 
 
-def test_nothing_to_show_is_a_refusal_not_an_empty_answer(
+def test_no_sentence_to_stand_on_is_a_refusal_without_calling_the_model(
         index: Index, embedder: FakeEmbedder) -> None:
-    # Relevant enough to call the model, but no sentence can be selected or quoted (the
-    # context is empty) and the model says nothing: the user gets the refusal, not "".
+    # Relevant enough, but no sentence can be selected (the context is empty): the user gets
+    # the refusal, not "", and the model is not asked.
     class NoSentences(Pipeline):
-        def _select(self, question: str, retrieved: tuple) -> list:  # type: ignore[override]
-            return []
+        def evidence(self, query: str):  # type: ignore[no-untyped-def]
+            retrieved, _, signals = super().evidence(query)
+            return retrieved, [], signals
 
-    generator = FakeGenerator([""])
-    answer = NoSentences(index, embedder, generator).answer("Who met Wang?")
+    generator = FakeGenerator([])
+    answer = NoSentences(index, embedder, generator, NO_CALIBRATION).answer("Who met Wang?")
     assert answer.abstained is True
     assert answer.text == REFUSAL
-    assert len(generator.prompts) == 1
+    assert generator.prompts == []
+
+
+def _calibration(tmp_path: Path, threshold: float) -> Settings:
+    # confidence = sigmoid(4 * cosine - 2): 0.5 at cosine 0.5, 0.88 at cosine 1.0
+    path = tmp_path / "calibration.json"
+    path.write_text(Calibration({"cosine": 4.0}, -2.0, threshold, "by hand").to_json())
+    return Settings(calibration=path)
+
+
+def test_calibrated_threshold_refuses_a_relevant_but_unsupported_question(
+        index: Index, embedder: FakeEmbedder, tmp_path: Path) -> None:
+    # "Boao Forum": best passage cosine 0.447 passes min_relevance; the best sentence, FORUM,
+    # has cosine 1/sqrt(2) = 0.707 -> confidence sigmoid(0.83) = 0.70.
+    refused, generator = ask(index, embedder, [], "Boao Forum", _calibration(tmp_path, 0.75))
+    assert refused.abstained and refused.text == REFUSAL and generator.prompts == []
+    assert refused.confidence == pytest.approx(0.696, abs=0.01)
+    answered, _ = ask(index, embedder, [FORUM], "Boao Forum", _calibration(tmp_path, 0.65))
+    assert not answered.abstained
+
+
+def test_a_follow_up_is_rewritten_with_the_history_before_retrieval(
+        index: Index, embedder: FakeEmbedder) -> None:
+    # Alone, "And what did he discuss?" has no vocabulary word: it is refused. After a
+    # question about Wang Wentao it becomes "What did Wang Wentao discuss?", finds trade.txt.
+    history = [("Who is Wang Wentao?", "Katherine Tai met Wang Wentao [1].")]
+    answer, generator = ask(index, embedder, ["Katherine Tai met Wang Wentao on 18 November."],
+                            "And what did he discuss?", history=history)
+    assert answer.query == "What did Wang Wentao discuss?"
+    assert answer.question == "And what did he discuss?"
+    assert not answer.abstained
+    assert answer.retrieved[0].chunk.doc_id == "trade.txt"
+    assert "Question: What did Wang Wentao discuss?" in generator.prompts[0][0]["content"]
+    alone, _ = ask(index, embedder, [], "And what did he discuss?")
+    assert alone.abstained

@@ -1,0 +1,175 @@
+"""Which retrieved sentences answer the question, and how sure we are: the extractive core.
+
+A 135M model cannot be trusted to find the answer in a passage, so the pipeline finds it first:
+every sentence of the top passages is scored by cosine similarity to the question plus the
+share of the question's words it contains, each word weighted by how rare it is in the index
+(IDF), so "Raimondo" counts for more than "said". The best sentence is the evidence the model
+rephrases, and the quote shown when the model's answer fails the support check. A second
+sentence from another document joins it when it covers question words the first lacks (the
+questions that need both documents).
+
+Also the signals the refusal decision rests on (qa.abstain): how much of the question the best
+sentence covers, and whether it holds the kind of thing asked for (a number for "how many", a
+date for "when", a name for "who") that the question itself does not already contain.
+
+Pure functions only; the caller embeds the sentences. Does not stem like a real stemmer: it
+strips a handful of English suffixes, enough for "launched"/"launch" and "talks"/"talk".
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ingest.words import content_words, words
+from qa.context import Sentence
+
+_SUFFIXES = (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""), ("ly", ""))
+_TOKEN = re.compile(r"[^\W_]+")
+_MONTHS = frozenset("january february march april may june july august september october "
+                    "november december".split())
+_NUMBER_WORDS = frozenset("one two three four five six seven eight nine ten eleven twelve "
+                          "hundred hundreds thousand thousands million millions billion "
+                          "billions trillion dozen dozens half percent".split())
+_ASKS_NUMBER = re.compile(r"\bhow (many|much|long|old|far|large|big)\b|\bwhat (percentage|share"
+                          r"|number|amount)\b")
+_ASKS_DATE = re.compile(r"\bwhen\b|\b(what|which) (year|date|day|month|century|decade)\b")
+_ASKS_NAME = re.compile(r"\b(who|whom|whose|where)\b|\bname (the|of)\b|\bwhat is the name\b")
+
+
+def stem(word: str) -> str:
+    """Example: stem("launched") -> "launch"; stem("class") -> "class" """
+    for suffix, replacement in _SUFFIXES:
+        if (word.endswith(suffix) and len(word) - len(suffix) >= 3
+                and not (suffix == "s" and word.endswith("ss"))):
+            return word[: len(word) - len(suffix)] + replacement
+    return word
+
+
+def terms(text: str) -> set[str]:
+    """Stemmed content words. Example: terms("Xi launched talks") -> {"xi", "launch", "talk"}"""
+    return {stem(w) for w in content_words(text)}
+
+
+def inverse_document_frequency(texts: Iterable[str]) -> Callable[[str], float]:
+    """IDF of a term over `texts` (smoothed, so unseen terms weigh most).
+
+    Example: over ["tariffs rose", "tariffs fell"], idf("tariff") = log(3/2.5) ~ 0.18 and
+    idf("unseen") = log(3/0.5) ~ 1.79
+    """
+    df: Counter[str] = Counter()
+    n = 0
+    for text in texts:
+        df.update(terms(text))
+        n += 1
+    return lambda term: math.log((n + 1) / (df.get(term, 0) + 0.5))
+
+
+def question_type(question: str) -> str | None:
+    """"number", "date", "name" or None (anything else, e.g. "why", "what did ... say").
+
+    Example: question_type("How many envoys attended?") -> "number"
+    """
+    q = question.lower()
+    if _ASKS_NUMBER.search(q):
+        return "number"
+    if _ASKS_DATE.search(q):
+        return "date"
+    if _ASKS_NAME.search(q):
+        return "name"
+    return None
+
+
+def offers_answer_type(sentence: str, question: str) -> bool:
+    """Whether `sentence` holds a new thing of the kind the question asks for.
+
+    New means absent from the question: "When did Xi meet Biden in 2023?" is not answered by a
+    sentence whose only date is 2023. Untyped questions always pass.
+    Example: offers_answer_type("Tai met Wang on 18 November.", "When did Tai meet Wang?") -> True
+    """
+    kind = question_type(question)
+    if kind is None:
+        return True
+    asked = set(words(question))
+    fresh = set(words(sentence)) - asked
+    has_digit = any(any(ch.isdigit() for ch in w) for w in fresh)
+    if kind == "number":
+        return has_digit or bool(_NUMBER_WORDS & fresh)
+    if kind == "date":
+        return has_digit or bool(_MONTHS & fresh) or "century" in fresh
+    tokens = _TOKEN.findall(sentence.replace("’s", "").replace("'s", ""))
+    names = {w.lower() for i, w in enumerate(tokens) if i > 0 and w[0].isupper()}
+    return bool(names - asked)
+
+
+@dataclass(frozen=True)
+class Scored:
+    sentence: Sentence
+    cosine: float  # with the question
+    coverage: float  # IDF-weighted share of the question's terms the sentence contains
+    score: float  # cosine + coverage_weight * coverage
+
+
+def score_sentences(question: str, question_vector: np.ndarray, sentences: Sequence[Sentence],
+                    sentence_vectors: np.ndarray, idf: Callable[[str], float],
+                    coverage_weight: float) -> list[Scored]:
+    """Every sentence scored, best first; duplicates (overlapping chunks) kept once.
+
+    Example: a sentence with cosine 0.5 holding every question term scores 0.5 + weight.
+    """
+    asked = terms(question)
+    total = sum(idf(t) for t in asked) or 1.0
+    seen: set[tuple[int, int]] = set()
+    scored = []
+    for sentence, vector in zip(sentences, sentence_vectors, strict=True):
+        if (sentence.start, sentence.end, sentence.passage) in seen:
+            continue
+        seen.add((sentence.start, sentence.end, sentence.passage))
+        coverage = sum(idf(t) for t in asked & terms(sentence.text)) / total
+        cosine = float(vector @ question_vector)
+        scored.append(Scored(sentence, cosine, coverage, cosine + coverage_weight * coverage))
+    scored.sort(key=lambda s: -s.score)
+    # The same sentence can sit in two overlapping chunks: keep its best-ranked copy only.
+    unique: dict[str, Scored] = {}
+    for s in scored:
+        unique.setdefault(s.sentence.text.strip(), s)
+    return list(unique.values())
+
+
+def select_evidence(question: str, scored: Sequence[Scored], documents: Sequence[str],
+                    idf: Callable[[str], float], min_gain: float) -> list[Scored]:
+    """The best sentence, plus the best one from another document if it adds question terms.
+
+    `documents[p - 1]` is the document of passage p. The second sentence must cover at least
+    `min_gain` (IDF-weighted share) of the question that the first does not.
+    """
+    if not scored:
+        return []
+    best = scored[0]
+    asked = terms(question)
+    total = sum(idf(t) for t in asked) or 1.0
+    missing = asked - terms(best.sentence.text)
+    first_doc = documents[best.sentence.passage - 1]
+    for other in scored[1:]:
+        if documents[other.sentence.passage - 1] == first_doc:
+            continue
+        gain = sum(idf(t) for t in missing & terms(other.sentence.text)) / total
+        if gain >= min_gain:
+            return [best, other]
+        break  # only the best sentence of another document is considered
+    return [best]
+
+
+def adds_information(answer: str, question: str, evidence: str) -> bool:
+    """Whether `answer` says something from the evidence that the question did not.
+
+    "The US Trade Representative met her counterpart" restates the question; it answers
+    nothing, even though every word of it is supported.
+    Example: adds_information("Tai met Wang.", "Who met Wang?", "Tai met Wang.") -> True
+    """
+    return bool((terms(answer) & terms(evidence)) - terms(question))

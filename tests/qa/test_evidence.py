@@ -1,0 +1,117 @@
+"""qa.evidence: stemming, question types, sentence scoring and evidence selection by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from qa.context import Sentence
+from qa.evidence import (
+    adds_information,
+    inverse_document_frequency,
+    offers_answer_type,
+    question_type,
+    score_sentences,
+    select_evidence,
+    stem,
+    terms,
+)
+
+
+@pytest.mark.parametrize(("word", "expected"), [
+    ("launched", "launch"), ("talks", "talk"), ("class", "class"), ("policies", "policy"),
+    ("meeting", "meet"), ("is", "is"),
+])
+def test_stem(word: str, expected: str) -> None:
+    assert stem(word) == expected
+
+
+def test_terms_docstring() -> None:
+    assert terms("Xi launched talks") == {"xi", "launch", "talk"}
+
+
+def test_idf_docstring() -> None:
+    idf = inverse_document_frequency(["tariffs rose", "tariffs fell"])
+    assert idf("tariff") == pytest.approx(math.log(3 / 2.5))
+    assert idf("unseen") == pytest.approx(math.log(3 / 0.5))
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("How many envoys attended?", "number"),
+    ("How much has China invested?", "number"),
+    ("When was the initiative launched?", "date"),
+    ("In what year did Wang Yi become foreign minister?", "date"),
+    ("Who met Katherine Tai?", "name"),
+    ("Where did Xi meet Biden?", "name"),
+    ("What did Xi tell Scholz?", None),
+])
+def test_question_type(question: str, kind: str | None) -> None:
+    assert question_type(question) == kind
+
+
+@pytest.mark.parametrize(("sentence", "question", "expected"), [
+    ("Tai met Wang on 18 November.", "When did Tai meet Wang?", True),
+    ("Tai met Wang in Bali.", "When did Tai meet Wang?", False),  # no date at all
+    ("In 2023 Xi met Biden.", "When in 2023 did Xi meet Biden?", False),  # only the asked year
+    ("Katherine Tai met Wang Wentao.", "Who did Katherine Tai meet?", True),
+    ("Katherine Tai met her counterpart.", "Who did Katherine Tai meet?", False),
+    ("Forty envoys came.", "How many envoys came?", False),
+    ("Four hundred envoys came.", "How many envoys came?", True),
+    ("Xi spoke of unity.", "What did Xi say?", True),  # untyped question
+])
+def test_offers_answer_type(sentence: str, question: str, expected: bool) -> None:
+    assert offers_answer_type(sentence, question) is expected
+
+
+def _sentences(*texts: str, passage: int = 1) -> list[Sentence]:
+    out, at = [], 0
+    for text in texts:
+        out.append(Sentence(passage, at, at + len(text), text))
+        at += len(text) + 1
+    return out
+
+
+def test_score_is_cosine_plus_weighted_idf_coverage() -> None:
+    sentences = _sentences("Tai met Wang.", "Xi spoke.")
+    vectors = np.array([[0.6, 0.8], [1.0, 0.0]], dtype=np.float32)
+    question_vector = np.array([1.0, 0.0], dtype=np.float32)
+    idf = {"tai": 2.0, "met": 1.0}.get
+    scored = score_sentences("Who met Tai?", question_vector, sentences, vectors,
+                             lambda t: idf(t, 1.0), coverage_weight=0.5)
+    # "Tai met Wang." covers tai + met = all 3.0 of the question's weight: 0.6 + 0.5 * 1.0
+    # "Xi spoke." covers nothing: 1.0 + 0
+    assert [s.sentence.text for s in scored] == ["Tai met Wang.", "Xi spoke."]
+    assert scored[0].score == pytest.approx(1.1)
+    assert scored[0].coverage == pytest.approx(1.0)
+    assert scored[1].score == pytest.approx(1.0)
+
+
+def test_the_same_sentence_from_two_overlapping_chunks_is_kept_once() -> None:
+    sentences = [Sentence(1, 0, 13, "Tai met Wang."), Sentence(2, 0, 13, "Tai met Wang.")]
+    vectors = np.ones((2, 2), dtype=np.float32) / math.sqrt(2)
+    scored = score_sentences("Tai", vectors[0], sentences, vectors, lambda t: 1.0, 0.5)
+    assert [s.sentence.passage for s in scored] == [1]
+
+
+def test_select_evidence_adds_another_documents_sentence_only_for_missing_terms() -> None:
+    q = "Where did Xi meet Biden and where did Tai meet Wang?"
+    a = Sentence(1, 0, 10, "Xi met Biden in Bali.")
+    b = Sentence(2, 0, 10, "Tai met Wang in Paris.")
+    c = Sentence(3, 0, 10, "Xi met Biden again.")
+    vectors = np.eye(3, dtype=np.float32)
+    scored = score_sentences(q, vectors[0], [a, b, c], vectors, lambda t: 1.0, 0.0)
+    both = select_evidence(q, scored, ["one.txt", "two.txt", "one.txt"], lambda t: 1.0, 0.25)
+    assert [s.sentence for s in both] == [a, b]
+    same_doc = select_evidence(q, scored, ["one.txt", "one.txt", "one.txt"], lambda t: 1.0,
+                               0.25)
+    assert [s.sentence for s in same_doc] == [a]
+    assert select_evidence(q, [], [], lambda t: 1.0, 0.25) == []
+
+
+def test_adds_information() -> None:
+    assert adds_information("Tai met Wang.", "Who met Wang?", "Tai met Wang.")
+    assert not adds_information("Wang was met.", "Who met Wang?", "Tai met Wang.")
+    # new words the evidence does not hold are not information from it
+    assert not adds_information("Smith met Wang.", "Who met Wang?", "Tai met Wang.")
