@@ -1,80 +1,295 @@
-"""Build an index generation from source files and publish it atomically.
+"""Carry out an ingest plan: embed only what changed, write a new generation, publish it.
 
-    files --ingest.loaders--> Documents --ingest.chunker--> Chunks --embedder--> vectors
-          --index.store.write_generation--> ROOT/.building-X --rename--> ROOT/gen-X --publish-->
+    Plan --reuse rows+vectors of unchanged docs (index.store.read_stored)--\
+         --chunk + embed added/changed docs------------------------------+--> rows in doc_id
+           order --write_generation--> ROOT/.building-X --rename--> ROOT/gen-X --publish-->
 
-A failure anywhere before `publish` leaves the live generation untouched. Per-file problems
-(bad encoding, unsupported type, ...) are collected, never raised: one bad file does not stop
-the batch.
+Unchanged documents keep their chunks and vectors exactly (read back from the live generation),
+so re-ingesting an unchanged corpus embeds nothing, and with nothing added, changed or removed
+no generation is written at all. A failure anywhere before `publish` leaves the live generation
+untouched; the one it replaced stays on disk until the next build succeeds.
 
-Does not yet reuse vectors of unchanged documents (every build embeds every chunk).
+`ingest` (and `build_index`, its older name with default settings) holds the index lock from
+planning to publishing; `apply_plan` expects its caller to hold it.
+
+Does not decide what changed (see ingest.plan) and does not parse files (see ingest.loaders).
 """
 
 from __future__ import annotations
 
-import shutil
+import sqlite3
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 from tqdm import tqdm
 
 from index.embedder import Embedder
 from index.manifest import IndexLoadError, make_manifest
-from index.store import current_generation, publish, write_generation
-from ingest.chunker import chunk_document
+from index.store import (
+    BUILDING_PREFIX,
+    StoredDocument,
+    checkpoint,
+    install_generation,
+    lock_index,
+    prune,
+    read_stored,
+    write_generation,
+)
 from ingest.document import Chunk, Document
-from ingest.loaders import IngestError, discover, load_document
+from ingest.loaders import IngestError, Limits, discover, load_document
+from ingest.plan import (
+    ADDED,
+    CHANGED,
+    REJECTED,
+    REMOVED,
+    UNCHANGED,
+    FileAction,
+    NothingToIndex,
+    Plan,
+    Progress,
+    Settings,
+    make_plan,
+)
 
-DEFAULT_MAX_TOKENS = 128
-DEFAULT_OVERLAP_TOKENS = 32
+if TYPE_CHECKING:
+    import numpy as np
+
+DEFAULT_MAX_TOKENS = 192
+DEFAULT_OVERLAP_TOKENS = 48
 EMBED_BATCH = 64
 
-
-class NothingToIndex(Exception):
-    """Every input was rejected, so no index was written."""
+__all__ = ["DEFAULT_MAX_TOKENS", "DEFAULT_OVERLAP_TOKENS", "NothingToIndex", "Report",
+           "apply_plan", "build_index", "ingest", "load_all", "settings_for"]
 
 
 @dataclass
-class BuildReport:
-    generation: Path
-    documents: list[Document]
+class Report:
+    """What a run did. files are the plan's actions, with chunk counts filled in."""
+
+    plan: Plan
+    files: list[FileAction]
+    generation: str | None  # live after the run
+    published: bool  # False when nothing had changed, so no generation was written
+    documents: int  # in the live generation
     chunks: int
-    errors: list[IngestError] = field(default_factory=list)
-    seconds: float = 0.0
+    embedded: int  # chunks embedded by this run
+    reused: int  # chunks carried over with their vectors
+    seconds: float
+
+    @property
+    def errors(self) -> list[FileAction]:
+        return [f for f in self.files if f.action == REJECTED]
+
+    def summary(self) -> str:
+        """One line: what is indexed, where, what was embedded and what reused.
+
+        Example: "indexed 2 documents (41 chunks) into gen-... in 0.4 s: 19 chunks embedded,
+        22 reused (0 added, 1 changed, 0 removed, 1 unchanged, 0 rejected)"
+        """
+        where = (f"into {self.generation}" if self.published
+                 else f"already up to date in {self.generation}")
+        line = (f"indexed {_count(self.documents, 'document')} ({_count(self.chunks, 'chunk')}) "
+                f"{where} in {self.seconds:.1f} s: {_count(self.embedded, 'chunk')} embedded, "
+                f"{self.reused} reused ({self.plan.summary()})")
+        kept = self.plan.counts()["kept"]
+        if kept:
+            line += (f"; {_count(kept, 'indexed document')} not in the inputs kept (--sync "
+                     "removes them)")
+        return line
 
 
-def load_all(paths: Sequence[Path], progress: bool) -> tuple[list[Document], list[IngestError]]:
+def _count(n: int, noun: str) -> str:
+    """Example: _count(1, "chunk") -> "1 chunk"; _count(0, "chunk") -> "0 chunks" """
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def settings_for(embedder: Embedder, max_tokens: int = DEFAULT_MAX_TOKENS,
+                 overlap_tokens: int = DEFAULT_OVERLAP_TOKENS) -> Settings:
+    return Settings(embedder.model_id, embedder.dimension, max_tokens, overlap_tokens)
+
+
+def load_all(paths: Sequence[Path], progress: bool,
+             limits: Limits | None = None) -> tuple[list[Document], list[IngestError]]:
+    """Every readable document under `paths` and one error per file that is not."""
     files, errors = discover(paths)
     documents = []
     for path, doc_id in tqdm(files, desc="reading", unit="file", disable=not progress or not files):
         try:
-            documents.append(load_document(path, doc_id))
+            documents.append(load_document(path, doc_id, limits))
         except IngestError as err:
             errors.append(err)
     return documents, errors
 
 
-def embed_chunks(embedder: Embedder, chunks: Sequence[Chunk], progress: bool) -> np.ndarray:
+def embed_chunks(embedder: Embedder, chunks: Sequence[Chunk], progress: bool = False,
+                 report: Progress | None = None) -> np.ndarray:
+    """Vectors of the chunks in order. progress shows a bar; report(fraction, message) goes
+    from 0.3 to 0.9 as batches finish."""
+    import numpy as np
+
     parts = [np.zeros((0, embedder.dimension), dtype=np.float32)]
-    with tqdm(total=len(chunks), desc="embedding", unit="chunk", disable=not progress) as bar:
+    with tqdm(total=len(chunks), desc="embedding", unit="chunk",
+              disable=not progress or not chunks) as bar:
         for i in range(0, len(chunks), EMBED_BATCH):
             batch = [c.text for c in chunks[i : i + EMBED_BATCH]]
             parts.append(embedder.embed(batch))
             bar.update(len(batch))
+            if report:
+                done = i + len(batch)
+                report(0.3 + 0.6 * done / len(chunks), f"embedded {done}/{len(chunks)} chunks")
     return np.concatenate(parts)
 
 
-def _remove_old(root: Path, keep: set[str]) -> None:
-    """Drop stale builds and every generation but the live one and its predecessor."""
-    for child in root.iterdir():
-        stale_build = child.name.startswith(".building-")
-        old_generation = child.name.startswith("gen-") and child.name not in keep
-        if child.is_dir() and (stale_build or old_generation):
-            shutil.rmtree(child, ignore_errors=True)
+def _generation_name(root: Path) -> str:
+    now = datetime.now(UTC)
+    name = f"gen-{now:%Y%m%dT%H%M%S%f}"
+    # Two builds within a microsecond, or a clock set back: never reuse a name.
+    suffix = 0
+    while (root / name).exists() or (root / f"{BUILDING_PREFIX}{name}").exists():
+        suffix += 1
+        name = f"gen-{now:%Y%m%dT%H%M%S%f}-{suffix}"
+    return name
+
+
+def _read_reused(plan: Plan, doc_ids: list[str]) -> dict[str, StoredDocument]:
+    if not doc_ids or plan.generation is None:
+        return {}
+    try:
+        return read_stored(plan.root / plan.generation, doc_ids)
+    except (RuntimeError, OSError, sqlite3.Error) as err:  # faiss raises RuntimeError
+        raise IndexLoadError(
+            f"the current generation {plan.root / plan.generation} cannot be read to reuse "
+            f"unchanged documents ({type(err).__name__}: {err}); run the ingest again with "
+            "--rebuild to embed every document afresh") from err
+
+
+def apply_plan(plan: Plan, embedder: Embedder, *, bars: bool = False,
+               progress: Progress | None = None) -> Report:
+    """Run `plan`, made under the lock the caller still holds: publish a new generation if
+    anything changed, else report the live one. Rejected files are left out, never raised.
+    """
+    started = time.perf_counter()
+    if not plan.has_changes:
+        chunks = sum(int(e.get("chunks", 0)) for e in plan.indexed.values())
+        if progress:
+            progress(1.0, f"nothing changed; {plan.generation} stays live")
+        return Report(plan, plan.files, plan.generation, False, len(plan.indexed), chunks,
+                      0, chunks, time.perf_counter() - started)
+
+    import numpy as np  # here, not at the top: a run with nothing to do never needs it
+
+    touched = {f.doc_id for f in plan.files if f.action in (ADDED, CHANGED, REMOVED)}
+    carried = sorted(set(plan.indexed) - touched)  # unchanged, kept, rejected-but-indexed
+    stored = _read_reused(plan, carried)
+    checkpoint("previous generation read")
+    paths = {f.doc_id: f.path for f in plan.files if f.action == UNCHANGED}
+    documents = {d: replace(s.document, source_path=paths.get(d, s.document.source_path))
+                 for d, s in stored.items()}
+    documents.update(plan.documents)
+    to_chunk = list(plan.documents.values())
+    if plan.rebuild:  # stored vectors are unusable; their text is not
+        to_chunk += [s.document for s in stored.values()]
+        stored = {}
+
+    from ingest.chunker import chunk_document  # pysbd: only when something needs chunking
+
+    chunked: dict[str, list[Chunk]] = {}
+    for i, doc in enumerate(tqdm(to_chunk, desc="chunking", unit="doc",
+                                 disable=not bars or not to_chunk)):
+        if progress:
+            progress(0.2 + 0.1 * i / len(to_chunk), f"chunking {doc.doc_id}")
+        chunked[doc.doc_id] = chunk_document(doc, embedder.count_tokens, plan.settings.max_tokens,
+                                             plan.settings.overlap_tokens)
+    new_chunks = [c for doc in to_chunk for c in chunked[doc.doc_id]]
+    new_vectors = embed_chunks(embedder, new_chunks, progress=bars, report=progress)
+    checkpoint("new chunks embedded")
+
+    fresh = {doc.doc_id: StoredDocument(doc, chunked[doc.doc_id], block)
+             for doc, block in zip(to_chunk, _split(new_vectors, to_chunk, chunked), strict=True)}
+    # Rows in doc_id order, each document's chunks in order, whatever their origin.
+    order = [stored[d] if d in stored else fresh[d] for d in sorted(documents)]
+    rows = [c for part in order for c in part.chunks]
+    vectors = np.concatenate([np.zeros((0, embedder.dimension), dtype=np.float32)]
+                             + [part.vectors for part in order])
+
+    if progress:
+        progress(0.9, "writing the new generation")
+    name = _generation_name(plan.root)
+    ordered = [documents[d] for d in sorted(documents)]
+    entries = {doc.doc_id: {"sha256": doc.content_hash, "title": doc.title,
+                            "chunks": len(part.chunks), "source_path": doc.source_path}
+               for doc, part in zip(ordered, order, strict=True)}
+    now = datetime.now(UTC)
+    manifest = make_manifest(
+        embedding_model=embedder.model_id, dimension=embedder.dimension, chunk_count=len(rows),
+        documents=entries, chunking=plan.settings.chunking(), faiss_index="IndexFlatIP",
+        built_at=now.isoformat(timespec="seconds"), previous_generation=plan.generation,
+    )
+    write_generation(plan.root / f"{BUILDING_PREFIX}{name}", ordered, rows, vectors, manifest)
+    install_generation(plan.root, plan.root / f"{BUILDING_PREFIX}{name}", name)
+    prune(plan.root)
+    checkpoint("published and pruned")
+    if progress:
+        progress(1.0, f"published {name}")
+    files = [replace(f, chunks=len(chunked[f.doc_id]))
+             if f.doc_id in chunked and f.action in (ADDED, CHANGED) else f for f in plan.files]
+    return Report(plan, files, name, True, len(documents), len(rows), len(new_chunks),
+                  len(rows) - len(new_chunks), time.perf_counter() - started)
+
+
+def _split(vectors: np.ndarray, documents: Sequence[Document],
+           chunked: dict[str, list[Chunk]]) -> list[np.ndarray]:
+    """Cut the rows embedded for `documents` (in that order) back into one block each."""
+    blocks, start = [], 0
+    for doc in documents:
+        end = start + len(chunked[doc.doc_id])
+        blocks.append(vectors[start:end])
+        start = end
+    return blocks
+
+
+def _nothing(errors: Sequence[str]) -> NothingToIndex:
+    return NothingToIndex("no document could be read: " + "; ".join(errors) if errors
+                          else "no supported files were found")
+
+
+def ingest(
+    paths: Sequence[Path],
+    root: Path,
+    embedder: Embedder,
+    settings: Settings,
+    *,
+    sync: bool = False,
+    rebuild: bool = False,
+    limits: Limits | None = None,
+    bars: bool = False,
+    progress: Progress | None = None,
+) -> Report:
+    """Lock `root`, clean up after crashed runs, plan, and apply the plan.
+
+    Raises IndexBusy if another process holds the lock, IngestRefused (NothingToIndex) when no
+    input document is readable; in both cases nothing under `root` changes. When no supported
+    file is found at all, `root` is not even created.
+    """
+    started = time.perf_counter()
+    found, errors = discover(paths)
+    if not found:
+        raise _nothing([str(e) for e in errors])
+    with lock_index(root):
+        prune(root)
+        checkpoint("leftovers of earlier runs removed")
+        plan = make_plan(paths, root, settings, sync=sync, rebuild=rebuild, limits=limits,
+                         bars=bars, progress=progress)
+        checkpoint("plan made")
+        if not plan.readable:
+            raise _nothing([f"{f.path}: {f.reason}" for f in plan.rejected()])
+        report = apply_plan(plan, embedder, bars=bars, progress=progress)
+    report.seconds = time.perf_counter() - started  # reading and hashing included
+    return report
 
 
 def build_index(
@@ -85,39 +300,8 @@ def build_index(
     max_tokens: int = DEFAULT_MAX_TOKENS,
     overlap_tokens: int = DEFAULT_OVERLAP_TOKENS,
     progress: bool = False,
-) -> BuildReport:
-    """Index every readable file under `paths` into a new generation of `root` and publish it."""
-    started = time.perf_counter()
-    documents, errors = load_all(paths, progress)
-    if not documents:
-        raise NothingToIndex("no document could be read: " + "; ".join(map(str, errors))
-                             if errors else "no supported files were found")
-    chunks: list[Chunk] = []
-    per_doc: dict[str, dict[str, object]] = {}
-    for doc in documents:
-        doc_chunks = chunk_document(doc, embedder.count_tokens, max_tokens, overlap_tokens)
-        chunks.extend(doc_chunks)
-        per_doc[doc.doc_id] = {"sha256": doc.content_hash, "title": doc.title,
-                               "chunks": len(doc_chunks)}
-    vectors = embed_chunks(embedder, chunks, progress)
-
-    root.mkdir(parents=True, exist_ok=True)
-    try:
-        previous = current_generation(root)
-    except IndexLoadError:
-        previous = None  # a damaged pointer is what this build replaces
-    now = datetime.now(UTC)
-    name = f"gen-{now:%Y%m%dT%H%M%S%f}"
-    manifest = make_manifest(
-        embedding_model=embedder.model_id, dimension=embedder.dimension,
-        chunk_count=len(chunks), documents=per_doc,
-        chunking={"max_tokens": max_tokens, "overlap_tokens": overlap_tokens},
-        faiss_index="IndexFlatIP", built_at=now.isoformat(timespec="seconds"),
-    )
-    building = root / f".building-{name}"
-    write_generation(building, documents, chunks, vectors, manifest)
-    building.rename(root / name)
-    publish(root, name)
-    _remove_old(root, keep={name} | ({previous.name} if previous else set()))
-    return BuildReport(root / name, documents, len(chunks), errors,
-                       time.perf_counter() - started)
+    sync: bool = False,
+) -> Report:
+    """Bring `root` up to date with the files under `paths`, embedding only what changed."""
+    return ingest(paths, root, embedder, settings_for(embedder, max_tokens, overlap_tokens),
+                  sync=sync, bars=progress)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np  # imported in embed(): `python -m ingest` on an unchanged corpus skips it
 
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -79,6 +80,8 @@ class MiniLMEmbedder:
         return len(self.tokenizer()(text, add_special_tokens=False)["input_ids"])
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        import numpy as np
+
         self.warm_up()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)

@@ -48,8 +48,13 @@ def make_manifest(
     chunking: Mapping[str, int],
     faiss_index: str,
     built_at: str,
+    previous_generation: str | None = None,
 ) -> dict[str, Any]:
-    """The manifest as a plain JSON-ready dict (documents: doc_id -> hash, title, chunk count)."""
+    """The manifest as a plain JSON-ready dict (documents: doc_id -> hash, title, chunk count).
+
+    previous_generation names the generation this one replaced, which is kept on disk until the
+    next build succeeds (see index.store.prune).
+    """
     return {
         "format_version": FORMAT_VERSION,
         "embedding_model": embedding_model,
@@ -59,6 +64,7 @@ def make_manifest(
         "chunking": dict(chunking),
         "documents": {k: dict(v) for k, v in sorted(documents.items())},
         "built_at": built_at,
+        "previous_generation": previous_generation,
         "library_versions": library_versions(),
     }
 

@@ -5,26 +5,32 @@ Layout of an index root:
     ROOT/CURRENT           name of the live generation (replaced atomically)
     ROOT/gen-<time>/       manifest.json, vectors.faiss, chunks.sqlite
     ROOT/.building-<...>/  a generation being written; never read
+    ROOT/.lock             flock'ed by the one process allowed to write; holds its pid
 
 Row i of the FAISS index is row i of the `chunks` table, so dense and lexical hits meet on the
 same integer. Nothing here unpickles: FAISS, SQLite and JSON only.
+
+Writers hold `lock_index(root)` from start to finish; readers never lock, because a generation
+is never changed after it is published and the previous one is kept (see `prune`).
 
 Does not chunk or embed (see index.build) and does not rank (see qa.retrieve).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
+import shutil
+import signal
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import faiss
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from index.manifest import (
     MANIFEST_NAME,
@@ -36,9 +42,22 @@ from index.manifest import (
 from ingest.document import Chunk, Document
 from ingest.words import STOPWORDS, words
 
+if TYPE_CHECKING:
+    import numpy as np
+
+# faiss and numpy are imported inside the functions that use them: together they take ~0.4 s
+# to load, and re-ingesting an unchanged corpus needs neither.
+
 CURRENT = "CURRENT"
 VECTORS = "vectors.faiss"
 DATABASE = "chunks.sqlite"
+LOCK = ".lock"
+BUILDING_PREFIX = ".building-"
+GENERATION_NAME = re.compile(r"gen-[\w.-]+")
+# Test hook: with RAG_TEST_KILL_AT=N the process SIGKILLs itself at its Nth checkpoint, so a
+# test can crash a real ingest at every step of the write/publish sequence.
+_KILL_AT = int(os.environ.get("RAG_TEST_KILL_AT") or 0)
+_checkpoints_passed = 0
 
 _SCHEMA = """
 CREATE TABLE documents (
@@ -52,12 +71,92 @@ CREATE VIRTUAL TABLE chunks_fts USING fts5(
     text, content='chunks', content_rowid='row', tokenize='porter unicode61');
 """
 
+
+def checkpoint(step: str) -> None:
+    """Mark a step of the write sequence; a no-op unless RAG_TEST_KILL_AT is set."""
+    global _checkpoints_passed
+    if not _KILL_AT:
+        return
+    _checkpoints_passed += 1
+    if _checkpoints_passed == _KILL_AT:
+        os.write(2, f"killed at checkpoint {_KILL_AT}: {step}\n".encode())
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class IndexBusy(Exception):
+    """Another process holds the index lock; str() is one line saying what to do."""
+
+    def __init__(self, root: Path, pid: int | None) -> None:
+        self.root = root
+        self.pid = pid
+        who = f"pid {pid}" if pid else "pid unknown"
+        stop = f"stop it (kill {pid})" if pid else "stop it"
+        super().__init__(f"another ingest is running on {root} ({who}); wait for it to finish, "
+                         f"or {stop} and run this again")
+
+
+def _read_pid(fd: int) -> int | None:
+    text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    return int(text) if text.isdigit() else None
+
+
+@contextlib.contextmanager
+def lock_index(root: Path) -> Iterator[None]:
+    """Hold the exclusive write lock on `root` (created if missing), or raise IndexBusy at once.
+
+    The kernel releases a flock when its holder dies, even by SIGKILL, so a crash never leaves
+    the index locked. The pid written into ROOT/.lock only names the holder in messages.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IndexBusy(root, _read_pid(fd)) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        checkpoint("lock taken")
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)  # an orderly exit leaves no pid for ingest_running to find
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def ingest_running(root: Path) -> int | None:
+    """The pid of the process writing to `root`, or None. For display only: it does not lock.
+
+    Probing with flock itself would make a concurrent ingest's own attempt fail, so this reads
+    the pid the holder wrote and asks whether that process is alive; a clean exit clears it.
+    """
+    try:
+        pid = _read_pid_file(root / LOCK)
+    except OSError:
+        return None
+    if pid is None:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, owned by another user
+    return pid
+
+
+def _read_pid_file(path: Path) -> int | None:
+    text = path.read_text(encoding="ascii", errors="replace").strip()
+    return int(text) if text.isdigit() else None
 
 
 def write_generation(
@@ -68,34 +167,60 @@ def write_generation(
     manifest: dict[str, Any],
 ) -> None:
     """Write a complete generation into `directory` (which must not exist yet) and fsync it."""
+    import faiss
+    import numpy as np
+
     if len(chunks) != len(vectors):
         raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
     directory.mkdir(parents=True)
+    checkpoint("generation directory created")
     index = faiss.IndexFlatIP(manifest["dimension"])
     if len(vectors):
         index.add(np.ascontiguousarray(vectors, dtype=np.float32))
     faiss.write_index(index, str(directory / VECTORS))
+    checkpoint("vectors written")
     db = sqlite3.connect(directory / DATABASE)
     try:
         db.executescript(_SCHEMA)
+        checkpoint("schema created")
         db.executemany(
             "INSERT INTO documents VALUES (?, ?, ?, ?, ?)",
             [(d.doc_id, d.title, d.source_path, d.content_hash, d.text) for d in documents],
         )
+        checkpoint("documents inserted")
         db.executemany(
             "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
             [(i, c.chunk_id, c.doc_id, c.start, c.end, c.title, c.text) for i, c in
              enumerate(chunks)],
         )
+        checkpoint("chunks inserted")
         db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
+        checkpoint("full-text index built")
         db.commit()
+        checkpoint("database committed")
     finally:
         db.close()
     (directory / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    checkpoint("manifest written")
     for name in (VECTORS, DATABASE, MANIFEST_NAME):
         with open(directory / name, "rb") as handle:
             os.fsync(handle.fileno())
+        checkpoint(f"{name} fsynced")
     _fsync_dir(directory)
+    checkpoint("generation directory fsynced")
+
+
+def install_generation(root: Path, building: Path, name: str) -> Path:
+    """Rename a fully written `building` directory to ROOT/name and make it CURRENT."""
+    if not GENERATION_NAME.fullmatch(name):
+        raise ValueError(f"not a generation name: {name!r}")
+    target = root / name
+    building.rename(target)
+    checkpoint("generation renamed into place")
+    _fsync_dir(root)
+    checkpoint("index directory fsynced after rename")
+    publish(root, name)
+    return target
 
 
 def publish(root: Path, generation: str) -> None:
@@ -104,9 +229,13 @@ def publish(root: Path, generation: str) -> None:
     with open(tmp, "w", encoding="utf-8") as handle:
         handle.write(generation + "\n")
         handle.flush()
+        checkpoint("new CURRENT written")
         os.fsync(handle.fileno())
+    checkpoint("new CURRENT fsynced")
     os.replace(tmp, root / CURRENT)
+    checkpoint("CURRENT replaced")
     _fsync_dir(root)
+    checkpoint("index directory fsynced after publish")
 
 
 def current_generation(root: Path) -> Path | None:
@@ -115,10 +244,91 @@ def current_generation(root: Path) -> Path | None:
         name = (root / CURRENT).read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         return None
-    if not re.fullmatch(r"gen-[\w.-]+", name):
+    if not GENERATION_NAME.fullmatch(name):
         raise IndexLoadError(f"{root / CURRENT} names no generation ({name!r}); "
                              f"{rebuild_hint(root)}")
     return root / name
+
+
+def prune(root: Path) -> list[str]:
+    """Delete what no reader can be using: unfinished builds, stray CURRENT temporaries, and
+    generations other than the live one and the one it replaced (kept for readers that still
+    have it open). Call only while holding `lock_index(root)`. Returns the names removed.
+
+    When CURRENT or its manifest cannot be read, or the manifest does not name its
+    predecessor, no generation is removed: what to keep is then unknown.
+    """
+    keep: set[str] | None = None
+    try:
+        live = current_generation(root)
+        manifest = read_manifest(live, root) if live is not None else {}
+    except IndexLoadError:
+        live, manifest = None, {}
+    if live is not None and "previous_generation" in manifest:
+        previous = manifest["previous_generation"]
+        keep = {live.name} | ({previous} if isinstance(previous, str) else set())
+    removed = []
+    for child in sorted(root.iterdir()):
+        name = child.name
+        if name.startswith(BUILDING_PREFIX) and child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)
+            checkpoint("unfinished build removed")
+        elif name.startswith(f".{CURRENT}.") and name.endswith(".tmp"):
+            child.unlink(missing_ok=True)
+            checkpoint("stray CURRENT temporary removed")
+        elif (keep is not None and GENERATION_NAME.fullmatch(name) and name not in keep
+              and child.is_dir()):
+            shutil.rmtree(child, ignore_errors=True)
+            checkpoint("old generation removed")
+        else:
+            continue
+        removed.append(name)
+    return removed
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """One document as a generation holds it: its row, its chunks in order, their vectors."""
+
+    document: Document
+    chunks: list[Chunk]
+    vectors: np.ndarray
+
+
+def read_stored(generation: Path, doc_ids: Collection[str]) -> dict[str, StoredDocument]:
+    """The stored rows and vectors of `doc_ids` (those present), read back without embedding.
+
+    Vectors come back from the FAISS file itself (IndexFlatIP keeps them exactly), so reusing
+    them is bit-for-bit the same as the first embedding.
+    """
+    import faiss
+    import numpy as np
+
+    wanted = set(doc_ids)
+    if not wanted:
+        return {}
+    db = sqlite3.connect(f"file:{generation / DATABASE}?mode=ro", uri=True)
+    try:
+        documents = {
+            r[0]: Document(doc_id=r[0], title=r[1], source_path=r[2], content_hash=r[3],
+                           text=r[4])
+            for r in db.execute("SELECT doc_id, title, source_path, content_hash, text "
+                                "FROM documents") if r[0] in wanted}
+        rows: dict[str, list[int]] = {doc_id: [] for doc_id in documents}
+        chunks: dict[str, list[Chunk]] = {doc_id: [] for doc_id in documents}
+        for r in db.execute('SELECT row, doc_id, chunk_id, text, start, "end", title '
+                            "FROM chunks ORDER BY row"):
+            if r[1] in documents:
+                rows[r[1]].append(r[0])
+                chunks[r[1]].append(Chunk(doc_id=r[1], chunk_id=r[2], text=r[3], start=r[4],
+                                          end=r[5], title=r[6]))
+    finally:
+        db.close()
+    index = faiss.read_index(str(generation / VECTORS))
+    every = index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d))
+    every = np.asarray(every, dtype=np.float32)
+    return {doc_id: StoredDocument(doc, chunks[doc_id], every[rows[doc_id]])
+            for doc_id, doc in documents.items()}
 
 
 def lexical_query(text: str) -> str:
@@ -148,6 +358,8 @@ class Index:
 
     def search_dense(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """(row, cosine similarity) of the k nearest chunks, best first."""
+        import numpy as np
+
         k = min(k, len(self))
         if k == 0:
             return []
@@ -197,6 +409,8 @@ class Index:
 
 def open_index(root: Path, model_id: str, dimension: int) -> Index:
     """Load the live generation under `root`, checked against the configured embedder."""
+    import faiss
+
     generation = current_generation(root)
     if generation is None:
         raise IndexLoadError(f"no index at {root}; build one with: "

@@ -3,6 +3,9 @@
 Every failure is an IngestError naming the file and, where possible, what to do about it,
 so the caller can report all bad files in one pass instead of stopping at the first.
 
+Size limits (`Limits`) are checked before a file is read, and again on the text a PDF
+expands to, so one oversized or hostile file costs a rejection, not the machine's memory.
+
 Does not guess encodings (text and HTML must be UTF-8), does not OCR scanned PDFs, does not
 keep layout or markup, and does not chunk (see ingest.chunker).
 """
@@ -15,12 +18,14 @@ import io
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-
-from inscriptis import get_text
-from pypdf import PdfReader
+from typing import TYPE_CHECKING
 
 from ingest.document import Document
+
+if TYPE_CHECKING:
+    from pypdf import PdfReader
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
 _TEXT_SUFFIXES = (".txt", ".md", ".markdown")
@@ -29,6 +34,36 @@ _BOM = b"\xef\xbb\xbf"
 _MAX_TITLE = 200
 _MD_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
 _HTML_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+DEFAULT_MAX_FILE_MB = 50.0
+DEFAULT_MAX_PDF_PAGES = 2000
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How large one input may be. Text extracted from a PDF may not exceed the file limit
+    either (counted in characters), which catches compressed streams that expand a thousandfold.
+
+    Example: Limits.from_mb(0.5).max_file_bytes -> 524288
+    """
+
+    max_file_bytes: int = int(DEFAULT_MAX_FILE_MB * 2**20)
+    max_pdf_pages: int = DEFAULT_MAX_PDF_PAGES
+
+    @classmethod
+    def from_mb(cls, max_file_mb: float) -> Limits:
+        return cls(max_file_bytes=int(max_file_mb * 2**20))
+
+    def describe(self) -> str:
+        """Example: Limits().describe() -> "50 MB" """
+        return human_size(self.max_file_bytes)
+
+
+def human_size(size: int) -> str:
+    """Example: human_size(1536) -> "1.5 KB"; human_size(50 * 2**20) -> "50 MB" """
+    for unit, scale in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
+        if size >= scale:
+            return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size} bytes"
 
 
 class IngestError(Exception):
@@ -81,6 +116,8 @@ def _markdown_title(text: str) -> str:
 
 def _html_text(source: str, path: str) -> tuple[str, str]:
     """(plain text, <title> text or "") of an HTML page; scripts and styles are dropped."""
+    from inscriptis import get_text  # lxml: loaded only when a page needs it
+
     try:
         text = get_text(source)
     except Exception as err:  # lxml raises several types on hopeless markup
@@ -98,41 +135,98 @@ def _decrypts_without_password(reader: PdfReader) -> bool:
         return False
 
 
-def _pdf_text(data: bytes, path: str) -> tuple[str, str]:
-    """(text of all pages joined by blank lines, metadata title or "")."""
+def _pdf_text(data: bytes, path: str, limits: Limits) -> tuple[str, str]:
+    """(text of all pages joined by blank lines, metadata title or "").
+
+    Stops at the first page past `limits`: pypdf caps each stream at 75 MB, but thousands of
+    such streams would still exhaust memory.
+    """
+    from pypdf import PdfReader
+    from pypdf.errors import LimitReachedError
+
+    too_big = (f"PDF expands to more than {limits.describe()} of text (a decompression bomb?); "
+               "split it or raise --max-file-mb")
     try:
         reader = PdfReader(io.BytesIO(data))
         # Many PDFs are "encrypted" with an empty password just to set permissions; those
         # open in any viewer, so they open here too.
         if reader.is_encrypted and not _decrypts_without_password(reader):
             raise IngestError(path, "PDF is encrypted; save an unencrypted copy and retry")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        if len(reader.pages) > limits.max_pdf_pages:
+            raise IngestError(path, f"PDF has {len(reader.pages)} pages, more than the "
+                                    f"{limits.max_pdf_pages} allowed; split it")
+        pages: list[str] = []
+        size = 0
+        for page in reader.pages:
+            pages.append(page.extract_text() or "")
+            size += len(pages[-1])
+            if size > limits.max_file_bytes:
+                raise IngestError(path, too_big)
         title = (reader.metadata.title or "") if reader.metadata else ""
     except IngestError:
         raise
+    except LimitReachedError:
+        raise IngestError(path, too_big) from None
     except Exception as err:  # pypdf raises many types (PdfReadError, KeyError, ...) on bad files
         raise IngestError(path, f"PDF could not be parsed ({type(err).__name__}: {err})") from err
     text = "\n\n".join(pages).replace("\r\n", "\n").replace("\r", "\n")
     return text, " ".join(str(title).split())
 
 
-def load_document(path: Path, doc_id: str) -> Document:
-    """Read one file into a Document, or raise IngestError saying why not.
+def check_size(name: str, size: int, limits: Limits) -> None:
+    """Raise IngestError for an empty file or one over the limit; run before reading it.
 
-    Example: load_document(Path("corpus/a.md"), "a.md") -> Document(doc_id="a.md", title=...)
+    Example: check_size("big.pdf", 60 * 2**20, Limits()) raises "... larger than 50 MB ..."
     """
+    if size == 0:
+        raise IngestError(name, "file is empty")
+    if size > limits.max_file_bytes:
+        raise IngestError(name, f"file is {human_size(size)}, larger than the "
+                                f"{limits.describe()} limit; split it or raise --max-file-mb")
+
+
+def read_file(path: Path, limits: Limits) -> bytes:
+    """The bytes of a supported file within the size limit, or IngestError saying why not."""
     name = str(path)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise IngestError(name, _unsupported(suffix))
     try:
-        data = path.read_bytes()
+        # Open first, then check the size of what was opened: the file may change in between.
+        with open(path, "rb") as handle:
+            check_size(name, os.fstat(handle.fileno()).st_size, limits)
+            data = handle.read(limits.max_file_bytes + 1)
     except FileNotFoundError:
         raise IngestError(name, "no such file or directory") from None
+    except IsADirectoryError:
+        raise IngestError(name, "is a directory, not a file") from None
     except OSError as err:
         raise IngestError(name, f"could not be read ({err.strerror or err})") from None
-    if not data:
-        raise IngestError(name, "file is empty")
+    check_size(name, len(data), limits)  # it may have grown or shrunk since the stat
+    return data
+
+
+def load_document(path: Path, doc_id: str, limits: Limits | None = None) -> Document:
+    """Read one file into a Document, or raise IngestError saying why not.
+
+    Example: load_document(Path("corpus/a.md"), "a.md") -> Document(doc_id="a.md", title=...)
+    """
+    limits = limits or Limits()
+    return parse_document(read_file(path, limits), path, doc_id, limits)
+
+
+def parse_document(data: bytes, path: Path, doc_id: str, limits: Limits | None = None
+                   ) -> Document:
+    """Turn a file's bytes into a Document (no I/O; `path` names it and gives its type).
+
+    Example: parse_document(b"Hi.", Path("a.txt"), "a.txt").text -> "Hi."
+    """
+    limits = limits or Limits()
+    name = str(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise IngestError(name, _unsupported(suffix))
+    check_size(name, len(data), limits)
 
     if suffix in _TEXT_SUFFIXES:
         text = _decode_utf8(data, name)
@@ -142,7 +236,7 @@ def load_document(path: Path, doc_id: str) -> Document:
         text, title = _html_text(_decode_utf8(data, name), name)
         empty = "no text could be extracted (the page has no visible text)"
     else:
-        text, title = _pdf_text(data, name)
+        text, title = _pdf_text(data, name, limits)
         empty = "no text could be extracted (scanned PDF? run OCR first)"
     if not text.strip():
         raise IngestError(name, empty)

@@ -1,6 +1,7 @@
 """index.build: a small corpus with two bad files, built with the fake embedder and reloaded.
 
 Tokens are whitespace words (FakeEmbedder.count_tokens), so chunk limits can be counted by eye.
+Incremental re-ingestion has its own file (test_incremental.py).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.build import BuildReport, NothingToIndex, build_index
+from index.build import NothingToIndex, Report, build_index
 from index.store import CURRENT, current_generation, open_index
+from ingest.operations import run_ingest
 from tests.fakes import CORPUS, FakeEmbedder
 
 
@@ -28,7 +30,7 @@ def mixed_corpus(corpus_dir: Path) -> Path:
     return corpus_dir
 
 
-def build(corpus: Path, root: Path, embedder: FakeEmbedder) -> BuildReport:
+def build(corpus: Path, root: Path, embedder: FakeEmbedder) -> Report:
     # At most 12 words per chunk: each document's two sentences (trade 11 + 7 words, security
     # 10 + 7) no longer fit together, and neither fits in a 4-word overlap, so 2 + 2 chunks.
     return build_index([corpus], root, embedder, max_tokens=12, overlap_tokens=4)
@@ -39,15 +41,19 @@ def test_build_publishes_and_reports_rejected_files(mixed_corpus: Path, tmp_path
     root = tmp_path / "index"
     report = build(mixed_corpus, root, embedder)
 
-    assert report.generation == current_generation(root)
-    assert (root / CURRENT).read_text().strip() == report.generation.name
-    assert sorted(d.doc_id for d in report.documents) == ["security.txt", "trade.txt"]
-    rejected = sorted(str(e) for e in report.errors)
+    assert report.published
+    assert root / report.generation == current_generation(root)
+    assert (root / CURRENT).read_text().strip() == report.generation
+    assert sorted(f.doc_id for f in report.files if f.action == "added") == [
+        "security.txt", "trade.txt"]
+    assert report.documents == 2
+    rejected = sorted(f"{e.path}: {e.reason}" for e in report.errors)
     assert len(rejected) == 2
     assert "latin1.txt" in rejected[0] and "UTF-8" in rejected[0]
     assert "notes.docx" in rejected[1] and "unsupported file type '.docx'" in rejected[1]
     assert report.chunks == 4
-    assert embedder.embedded == report.chunks  # every chunk embedded once, nothing else
+    assert embedder.embedded == report.chunks == report.embedded  # each chunk once, no more
+    assert report.reused == 0
 
 
 def test_manifest_describes_the_build(mixed_corpus: Path, tmp_path: Path,
@@ -63,6 +69,8 @@ def test_manifest_describes_the_build(mixed_corpus: Path, tmp_path: Path,
     assert set(m["documents"]) == {"security.txt", "trade.txt"}
     for doc_id, entry in m["documents"].items():
         assert entry["sha256"] == hashlib.sha256(CORPUS[doc_id].encode()).hexdigest()
+        assert entry["source_path"] == str(mixed_corpus / doc_id)
+    assert m["previous_generation"] is None  # the first build replaced nothing
     assert sum(e["chunks"] for e in m["documents"].values()) == report.chunks
     assert {"python", "numpy", "faiss-cpu"} <= set(m["library_versions"])
     index.close()
@@ -84,28 +92,38 @@ def test_every_chunk_is_its_document_span(mixed_corpus: Path, tmp_path: Path,
     index.close()
 
 
+def chunk_ids(root: Path, embedder: FakeEmbedder) -> list[str]:
+    index = open_index(root, embedder.model_id, embedder.dimension)
+    ids = [c.chunk_id for c in index.all_chunks()]
+    index.close()
+    return ids
+
+
 def test_rebuild_gives_same_chunk_ids_in_a_new_generation(corpus_dir: Path, tmp_path: Path,
                                                           embedder: FakeEmbedder) -> None:
     root = tmp_path / "index"
     first = build(corpus_dir, root, embedder)
-    ids_first = [c.chunk_id for c in open_index(root, embedder.model_id,
-                                                embedder.dimension).all_chunks()]
-    second = build(corpus_dir, root, embedder)
-    ids_second = [c.chunk_id for c in open_index(root, embedder.model_id,
-                                                 embedder.dimension).all_chunks()]
-    assert ids_first == ids_second
+    ids_first = chunk_ids(root, embedder)
+    second = run_ingest([corpus_dir], root, embedder, max_tokens=12, overlap_tokens=4,
+                        rebuild=True)
+    assert second.embedded == 4 and second.reused == 0  # --rebuild embeds everything again
+    assert chunk_ids(root, embedder) == ids_first
     assert second.generation != first.generation
-    assert current_generation(root) == second.generation
+    assert current_generation(root) == root / second.generation
     # the previous generation stays for readers that still have it open
-    assert generations(root) == sorted([first.generation.name, second.generation.name])
+    assert generations(root) == sorted([first.generation, second.generation])
 
 
 def test_only_live_and_previous_generations_are_kept(corpus_dir: Path, tmp_path: Path,
                                                      embedder: FakeEmbedder) -> None:
     root = tmp_path / "index"
-    reports = [build(corpus_dir, root, embedder) for _ in range(3)]
-    assert generations(root) == sorted(r.generation.name for r in reports[1:])
-    assert current_generation(root) == reports[2].generation
+    reports = []
+    for round_ in range(3):
+        (corpus_dir / "extra.txt").write_text(f"Round {round_} of Xi at the forum.\n")
+        reports.append(build(corpus_dir, root, embedder))
+    assert all(r.published for r in reports)
+    assert generations(root) == sorted(r.generation for r in reports[1:])
+    assert current_generation(root) == root / reports[2].generation
 
 
 def test_leftover_building_directory_is_removed(corpus_dir: Path, tmp_path: Path,
@@ -114,9 +132,10 @@ def test_leftover_building_directory_is_removed(corpus_dir: Path, tmp_path: Path
     leftover = root / ".building-gen-20000101T000000000000"
     leftover.mkdir(parents=True)
     (leftover / "vectors.faiss").write_bytes(b"half written")
+    (root / ".CURRENT.999.tmp").write_text("gen-20000101T000000000000\n")
     build(corpus_dir, root, embedder)
     assert not leftover.exists()
-    assert not [p for p in root.iterdir() if p.name.startswith(".")]
+    assert [p.name for p in root.iterdir() if p.name.startswith(".")] == [".lock"]
 
 
 def test_only_bad_files_raise_and_publish_nothing(tmp_path: Path,
@@ -149,10 +168,11 @@ def test_failed_build_leaves_the_live_generation_alone(corpus_dir: Path, tmp_pat
                                                        embedder: FakeEmbedder) -> None:
     root = tmp_path / "index"
     live = build(corpus_dir, root, embedder).generation
+    (corpus_dir / "trade.txt").write_text("Tai met Wang again.\n")  # so something is embedded
     with pytest.raises(RuntimeError, match="out of memory"):
         build(corpus_dir, root, BrokenEmbedder())
-    assert current_generation(root) == live
-    assert generations(root) == [live.name]
+    assert current_generation(root) == root / live
+    assert generations(root) == [live]
     assert len(open_index(root, embedder.model_id, embedder.dimension)) > 0
 
 
@@ -162,4 +182,5 @@ def test_damaged_current_does_not_block_a_rebuild(corpus_dir: Path, tmp_path: Pa
     root.mkdir()
     (root / CURRENT).write_text("garbage\n")
     report = build(corpus_dir, root, embedder)
-    assert current_generation(root) == report.generation
+    assert current_generation(root) == root / report.generation
+    assert "cannot be read" in report.plan.rebuild

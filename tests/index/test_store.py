@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from index.manifest import MANIFEST_NAME, IndexLoadError, make_manifest
@@ -21,9 +22,12 @@ from index.store import (
     VECTORS,
     Index,
     current_generation,
+    install_generation,
     lexical_query,
     open_index,
+    prune,
     publish,
+    read_stored,
     write_generation,
 )
 from ingest.document import Chunk, Document, make_chunk_id
@@ -246,3 +250,52 @@ def test_publish_switches_current_without_leftovers(root: Path) -> None:
     publish(root, "gen-next")
     assert (root / CURRENT).read_text() == "gen-next\n"
     assert not [p for p in root.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_read_stored_gives_back_rows_and_exact_vectors(loaded: Index,
+                                                       embedder: FakeEmbedder) -> None:
+    stored = read_stored(loaded.generation, ["notes.txt", "absent.txt"])
+    assert list(stored) == ["notes.txt"]
+    notes = stored["notes.txt"]
+    assert notes.document.text == TEXT and notes.document.source_path == "corpus/notes.txt"
+    assert [c.text for c in notes.chunks] == SENTENCES
+    np.testing.assert_array_equal(notes.vectors, embedder.embed(SENTENCES))
+    assert read_stored(loaded.generation, []) == {}
+
+
+def test_prune_keeps_the_live_generation_and_its_predecessor(root: Path) -> None:
+    manifest_path = root / GENERATION / MANIFEST_NAME
+    manifest = json.loads(manifest_path.read_text())
+    manifest["previous_generation"] = "gen-20231231T000000000000"
+    manifest_path.write_text(json.dumps(manifest))
+    for name in ("gen-20231231T000000000000", "gen-20231230T000000000000",
+                 "gen-20240102T000000000000", ".building-gen-20240103T000000000000"):
+        (root / name).mkdir()
+    (root / ".CURRENT.42.tmp").write_text("gen-20240102T000000000000\n")
+    removed = prune(root)
+    # the older generation, an unpublished one (a crash before the switch) and the leftovers
+    assert removed == [".CURRENT.42.tmp", ".building-gen-20240103T000000000000",
+                       "gen-20231230T000000000000", "gen-20240102T000000000000"]
+    assert sorted(p.name for p in root.iterdir()) == sorted([
+        CURRENT, GENERATION, "gen-20231231T000000000000"])
+
+
+def test_prune_keeps_every_generation_when_it_cannot_tell(root: Path) -> None:
+    # a manifest written before previous_generation existed: which one readers use is unknown
+    manifest_path = root / GENERATION / MANIFEST_NAME
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["previous_generation"]
+    manifest_path.write_text(json.dumps(manifest))
+    (root / "gen-20231230T000000000000").mkdir()
+    (root / ".building-gen-x").mkdir()
+    assert prune(root) == [".building-gen-x"]
+    (root / CURRENT).write_text("garbage\n")
+    assert prune(root) == []
+    assert (root / "gen-20231230T000000000000").exists()
+
+
+def test_install_generation_refuses_odd_names(tmp_path: Path) -> None:
+    (tmp_path / ".building-x").mkdir()
+    with pytest.raises(ValueError, match="not a generation name"):
+        install_generation(tmp_path, tmp_path / ".building-x", "../escape")
+    assert not (tmp_path / CURRENT).exists()

@@ -4,25 +4,37 @@ from __future__ import annotations
 
 import hashlib
 import io
+import zlib
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader, PdfWriter
 
-from ingest.loaders import IngestError, discover, load_document
+from ingest.loaders import IngestError, Limits, discover, human_size, load_document, parse_document
 
 
-def make_pdf(text: str, title: str | None = None) -> bytes:
-    """A one-page PDF, written by hand, whose page really draws `text` in Helvetica."""
+def make_pdf(text: str, title: str | None = None, pages: int = 1, compress: bool = False
+             ) -> bytes:
+    """A PDF, written by hand, whose `pages` pages each really draw `text` in Helvetica.
+
+    compress=True stores the page content zlib-compressed (/FlateDecode), as most PDFs do; a
+    long repetitive `text` then makes a small file that expands a thousandfold.
+    """
     stream = b"BT /F1 12 Tf 72 720 Td (" + text.encode("ascii") + b") Tj ET"
+    flate = b""
+    if compress:
+        stream, flate = zlib.compress(stream, 9), b" /Filter /FlateDecode"
+    first_page = 5  # objects 1-4: catalog, pages, content, font; then one object per page
+    kids = b" ".join(b"%d 0 R" % (first_page + i) for i in range(pages))
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
-        b" /Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
+        b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, pages),
+        b"<< /Length %d%s >>\nstream\n%s\nendstream" % (len(stream), flate, stream),
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
+    ] + [
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R"
+        b" /Resources << /Font << /F1 4 0 R >> >> >>"
+    ] * pages
     if title is not None:
         objects.append(b"<< /Title (" + title.encode("ascii") + b") >>")
     out = bytearray(b"%PDF-1.4\n")
@@ -215,3 +227,53 @@ def test_discovered_files_load(tmp_path: Path) -> None:
     (found, _) = discover([tmp_path / "c"])
     docs = [load_document(path, doc_id) for path, doc_id in found]
     assert [d.doc_id for d in docs] == ["x.txt"]
+
+
+def test_pdf_pages_are_joined_by_blank_lines(tmp_path: Path) -> None:
+    doc = load_document(write(tmp_path / "r.pdf", make_pdf("Same line", pages=3,
+                                                           compress=True)), "r.pdf")
+    assert doc.text == "Same line\n\nSame line\n\nSame line"
+
+
+def test_oversized_file_is_rejected_before_it_is_read(tmp_path: Path) -> None:
+    path = write(tmp_path / "big.txt", b"word " * 400)  # 2000 bytes
+    with pytest.raises(IngestError) as info:
+        load_document(path, "big.txt", Limits(max_file_bytes=1024))
+    assert info.value.reason == ("file is 2 KB, larger than the 1 KB limit; split it or raise "
+                                 "--max-file-mb")
+    assert load_document(path, "big.txt", Limits(max_file_bytes=2000)).text.startswith("word")
+
+
+def test_pdf_that_expands_past_the_limit_is_rejected(tmp_path: Path) -> None:
+    data = make_pdf("A" * 50_000, compress=True)
+    assert len(data) < 1024  # a small file ...
+    path = write(tmp_path / "bomb.pdf", data)
+    with pytest.raises(IngestError, match="PDF expands to more than 10 KB of text"):
+        load_document(path, "bomb.pdf", Limits(max_file_bytes=10 * 1024))  # ... 50 KB of text
+    assert len(load_document(path, "bomb.pdf").text) == 50_000  # within the default limit
+
+
+def test_pdf_with_too_many_pages_is_rejected(tmp_path: Path) -> None:
+    path = write(tmp_path / "long.pdf", make_pdf("Page", pages=3))
+    with pytest.raises(IngestError, match="PDF has 3 pages, more than the 2 allowed; split it"):
+        load_document(path, "long.pdf", Limits(max_pdf_pages=2))
+
+
+def test_parse_document_needs_no_file(tmp_path: Path) -> None:
+    doc = parse_document(b"# Notes\nHello.", tmp_path / "never-written.md", "n.md")
+    assert (doc.title, doc.text, doc.doc_id) == ("Notes", "# Notes\nHello.", "n.md")
+    assert not (tmp_path / "never-written.md").exists()
+
+
+def test_directory_with_a_supported_suffix_is_rejected(tmp_path: Path) -> None:
+    (tmp_path / "folder.txt").mkdir()
+    with pytest.raises(IngestError, match="is a directory"):
+        load_document(tmp_path / "folder.txt", "folder.txt")
+
+
+@pytest.mark.parametrize(("size", "shown"), [
+    (0, "0 bytes"), (1023, "1023 bytes"), (1024, "1 KB"), (1536, "1.5 KB"),
+    (50 * 2**20, "50 MB"), (3 * 2**30, "3 GB"),
+])
+def test_human_size(size: int, shown: str) -> None:
+    assert human_size(size) == shown
