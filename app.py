@@ -1,11 +1,16 @@
-"""The web chat: ask the documents, read the answer, see the cited passages highlighted.
+"""The web app: a Chat tab (ask the documents, click a citation to see its passage highlighted)
+and an Operators tab (upload, ingest and remove documents; see operators_ui).
 
 `demo` is built at import time without loading any model, so tests can import it; the index and
 models load on the first question, or up front when run as `python app.py`, which also builds
-the index of data/corpus if none exists and serves on http://127.0.0.1:7860
-($GRADIO_SERVER_PORT to change the port).
+the index of the corpus ($RAG_CORPUS_DIR, else data/corpus) if none exists and serves on
+http://127.0.0.1:7860 ($GRADIO_SERVER_PORT to change the port).
 
-Does not have an operators' page yet (upload, re-ingest); use `python -m ingest` for that.
+Each question is answered from the index generation CURRENT names when it arrives: a newly
+published generation is picked up without a restart, reusing the loaded models.
+
+Does not keep conversations across page reloads, and does not compute answers or rewrite
+follow-up questions (qa/ does; this module passes it the conversation shown so far).
 """
 
 from __future__ import annotations
@@ -15,19 +20,23 @@ from ingest.cli import prepare_environment
 prepare_environment()
 
 import html  # noqa: E402
+import re  # noqa: E402
+import sys  # noqa: E402
 import threading  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
+from collections.abc import Callable, Collection, Iterator, Sequence  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
 
-from index import DEFAULT_CORPUS, default_index_root  # noqa: E402
-from qa.answer import Answer  # noqa: E402
+import operators_ui  # noqa: E402
+from index import default_index_root  # noqa: E402
+from index.embedder import Embedder  # noqa: E402
+from index.manifest import IndexLoadError  # noqa: E402
+from index.store import current_generation, open_index  # noqa: E402
+from qa.answer import Answer, Citation  # noqa: E402
 from qa.config import default_model_cache  # noqa: E402
 from qa.pipeline import Pipeline  # noqa: E402
-
-_pipeline: Pipeline | None = None
-_pipeline_lock = threading.Lock()
 
 EXAMPLES = [
     "Who is the US Trade Representative who met her Chinese counterpart on 18 November?",
@@ -35,43 +44,226 @@ EXAMPLES = [
     "What did Xi tell German Chancellor Olaf Scholz about China's relationship with Europe?",
 ]
 
+# A clicked marker's passage is the URL's :target; the outline shows which one it was.
+SOURCES_CSS = """
+.source { padding: 4px 8px; border-radius: 6px; scroll-margin-top: 16px; }
+.source:target { outline: 3px solid #f59e0b; background: #fef3c7; }
+.searched { color: #555; }
+"""
 
-def get_pipeline() -> Pipeline:
-    """The shared pipeline, loaded once (building the index first if there is none)."""
-    global _pipeline
-    with _pipeline_lock:
-        if _pipeline is None:
-            from qa.service import load_pipeline
+_MARKER = re.compile(r"\[(\d+)\]")
+_LINK = re.compile(r'<a href="#source-(\d+)" class="cite">\[\1\]</a>')
 
-            _pipeline = load_pipeline(default_index_root(), DEFAULT_CORPUS,
-                                      default_model_cache())
-        return _pipeline
+
+# ---- citation links: pure functions between the plain answer and the chat message ----------
+
+def link_markers(text: str, markers: Collection[int]) -> str:
+    """The chat message for a plain answer: HTML-escaped, each cited `[n]` a link to its source.
+
+    Example: link_markers("Tai met Wang [1].", {1})
+             -> 'Tai met Wang <a href="#source-1" class="cite">[1]</a>.'
+    """
+    def link(match: re.Match[str]) -> str:
+        n = int(match.group(1))
+        return f'<a href="#source-{n}" class="cite">[{n}]</a>' if n in markers else match[0]
+
+    return _MARKER.sub(link, html.escape(text, quote=False))
+
+
+def plain_text(message: str) -> str:
+    """The plain answer back from a chat message: links undone, escapes undone.
+
+    Example: plain_text('A &amp; B <a href="#source-2" class="cite">[2]</a>.') -> "A & B [2]."
+    """
+    return html.unescape(_LINK.sub(r"[\1]", message))
+
+
+def unlinked(message: str) -> str:
+    """A chat message with its citation links turned back into plain `[n]` (still escaped).
+
+    Older answers lose their links because the Sources panel only shows the latest answer's
+    passages; a link would point at someone else's passage.
+    """
+    return _LINK.sub(r"[\1]", message)
+
+
+def message_text(content: Any) -> str:
+    """The text of a chat message's content, as Gradio 6 hands it back (a list of parts).
+
+    Example: message_text([{"type": "text", "text": "Hi"}]) -> "Hi"; message_text("Hi") -> "Hi"
+    """
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text", ""))
+    if isinstance(content, list | tuple):
+        return "".join(message_text(part) for part in content)
+    return ""
+
+
+def conversation(history: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(user question, plain shown answer) pairs of the chat so far, for Pipeline.stream."""
+    pairs: list[tuple[str, str]] = []
+    question: str | None = None
+    for message in history:
+        text = message_text(message.get("content"))
+        if message.get("role") == "user":
+            question = text
+        elif message.get("role") == "assistant" and question is not None:
+            pairs.append((question, plain_text(text)))
+            question = None
+    return pairs
+
+
+def _highlighted(text: str, start: int, end: int, spans: Sequence[tuple[int, int]]) -> str:
+    """text[start:end], escaped, with each (s, e) span inside it wrapped in <mark>."""
+    out, at = [], start
+    for s, e in sorted(spans):
+        s, e = max(s, at), min(e, end)
+        if s >= e:
+            continue
+        out += [html.escape(text[at:s]), "<mark>", html.escape(text[s:e]), "</mark>"]
+        at = e
+    out.append(html.escape(text[at:end]))
+    return "".join(out)
+
+
+def refusal_reason(answer: Answer) -> str:
+    """Why an abstained answer shows no sources, with the numbers behind the decision."""
+    if answer.timings.ttft_s is not None:
+        return ("<b>None of the model's sentences could be checked against the passages</b>, "
+                "so no answer is shown.")
+    best = max((r.dense_similarity or 0.0 for r in answer.retrieved), default=0.0)
+    numbers = f"best passage similarity {best:.2f}"
+    if answer.confidence is not None:
+        numbers = f"confidence {answer.confidence:.2f}, {numbers}"
+    return (f"<b>No passage answers this well enough</b> ({numbers}), so the model was not "
+            "asked.")
 
 
 def sources_html(answer: Answer, document_text: Callable[[str], str]) -> str:
-    """Each cited passage with its document name and the supporting sentence highlighted."""
-    if answer.abstained:
-        best = max((r.dense_similarity or 0.0 for r in answer.retrieved), default=0.0)
-        return ("<p><b>No passage is relevant enough to answer from</b> (best similarity "
-                f"{best:.2f}), so the model was not asked.</p>")
+    """Each cited passage (one per marker, id source-n) with its supporting sentences marked."""
     parts = []
+    query = answer.query.strip()
+    if query and query != answer.question.strip():
+        parts.append(f'<p class="searched">Searched for: <q>{html.escape(query)}</q></p>')
+    if answer.abstained:
+        parts.append(f"<p>{refusal_reason(answer)}</p>")
+        return "".join(parts)
+    by_marker: dict[int, list[Citation]] = {}
     for c in answer.citations:
-        text = document_text(c.chunk.doc_id)
-        before = html.escape(text[c.chunk.start:c.start])
-        marked = html.escape(text[c.start:c.end])
-        after = html.escape(text[c.end:c.chunk.end])
-        parts.append(
-            f'<div class="source" id="source-{c.marker}"><p><b>[{c.marker}]</b> '
-            f"<code>{html.escape(c.chunk.doc_id)}</code>, characters {c.start}–{c.end}</p>"
-            f'<p style="white-space: pre-wrap">{before}<mark>{marked}</mark>{after}</p></div>')
-    cited = {c.marker for c in answer.citations}
+        by_marker.setdefault(c.marker, []).append(c)
+    passages = []
+    for marker, cites in sorted(by_marker.items()):
+        chunk = cites[0].chunk
+        text = document_text(chunk.doc_id)
+        spans = ", ".join(f"{c.start}–{c.end}" for c in cites)
+        body = _highlighted(text, chunk.start, chunk.end, [(c.start, c.end) for c in cites])
+        passages.append(
+            f'<div class="source" id="source-{marker}"><p><b>[{marker}]</b> '
+            f"<code>{html.escape(chunk.doc_id)}</code>, characters {spans}</p>"
+            f'<p style="white-space: pre-wrap">{body}</p></div>')
     others = [f"<li>[{n}] <code>{html.escape(r.chunk.doc_id)}</code>: "
               f"{html.escape(r.chunk.text[:160])}…</li>"
-              for n, r in enumerate(answer.retrieved, start=1) if n not in cited]
+              for n, r in enumerate(answer.retrieved, start=1) if n not in by_marker]
     if others:
-        parts.append("<details><summary>Also retrieved, not cited</summary><ul>"
-                     + "".join(others) + "</ul></details>")
-    return "<hr>".join(parts) or "<p>No sources.</p>"
+        passages.append("<details><summary>Also retrieved, not cited</summary><ul>"
+                        + "".join(others) + "</ul></details>")
+    parts.append("<hr>".join(passages) or "<p>No sources.</p>")
+    return "".join(parts)
+
+
+# ---- the live pipeline: follows CURRENT, shares the loaded models ---------------------------
+
+def refreshed(pipeline: Pipeline) -> Pipeline:
+    """`pipeline`, or a new one on the same models when CURRENT now names another generation.
+
+    The old Pipeline is left alone, not closed: a question in flight finishes on it, and its
+    index is freed when the last answer using it is done.
+    """
+    index = pipeline.index
+    live = current_generation(index.root)
+    if live is None or live == index.generation:
+        return pipeline
+    embedder = pipeline.embedder
+    new_index = open_index(index.root, embedder.model_id, embedder.dimension)
+    return Pipeline(new_index, embedder, pipeline.generator, pipeline.settings)
+
+
+class SerializedEmbedder:
+    """The one embedder the chat and the Operators tab share, entered by one thread at a time.
+
+    A Hugging Face fast tokenizer raises "RuntimeError: Already borrowed" when two threads use
+    it at once (huggingface/tokenizers#537), and an ingest runs while questions are answered.
+    Example: SerializedEmbedder(FakeEmbedder()).embed(["tai"]) is FakeEmbedder's answer.
+    """
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.dimension = inner.dimension
+        self.max_tokens = inner.max_tokens
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            return self.inner.embed(texts)
+
+    def count_tokens(self, text: str) -> int:
+        with self._lock:
+            return self.inner.count_tokens(text)
+
+    def warm_up(self) -> None:
+        with self._lock:
+            getattr(self.inner, "warm_up", lambda: None)()
+
+
+class LivePipeline:
+    """Hands out the Pipeline for the generation CURRENT names now; `load` runs once."""
+
+    def __init__(self, load: Callable[[], Pipeline]) -> None:
+        self._load = load
+        self._pipeline: Pipeline | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Pipeline:
+        with self._lock:
+            if self._pipeline is None:
+                self._pipeline = self._load()
+                return self._pipeline
+            try:
+                self._pipeline = refreshed(self._pipeline)
+            except IndexLoadError as err:
+                # Answering from the previous generation beats refusing every question.
+                print(f"app: keeping {self._pipeline.index.generation}: {err}", file=sys.stderr)
+            return self._pipeline
+
+
+def _load_default() -> Pipeline:
+    from qa.service import load_pipeline
+
+    loaded = load_pipeline(default_index_root(), operators_ui.corpus_dir(),
+                           default_model_cache())
+    return Pipeline(loaded.index, SerializedEmbedder(loaded.embedder), loaded.generator,
+                    loaded.settings)
+
+
+pipelines = LivePipeline(_load_default)
+
+
+def get_pipeline() -> Pipeline:
+    """The pipeline for the live index (loading models and building the index on first use)."""
+    try:
+        return pipelines.get()
+    except IndexLoadError as err:
+        raise gr.Error(str(err)) from err
+
+
+# ---- handlers ---------------------------------------------------------------------------------
+
+def answer_message(answer: Answer) -> str:
+    """The chat message for a finished answer: its cited markers link to the Sources panel."""
+    return link_markers(answer.text, {c.marker for c in answer.citations})
 
 
 def respond(message: str, history: list[dict[str, Any]]) -> Iterator[tuple[str, list, str]]:
@@ -80,17 +272,21 @@ def respond(message: str, history: list[dict[str, Any]]) -> Iterator[tuple[str, 
     if not question:
         yield "", history, ""
         return
-    history = [*history, {"role": "user", "content": question},
-               {"role": "assistant", "content": "…"}]
-    yield "", history, "<p>Searching the documents…</p>"
-    pipeline = get_pipeline()
-    for event in pipeline.stream(question):
+    past = conversation(history)
+    shown: list[dict[str, Any]] = [
+        {"role": m["role"], "content": unlinked(message_text(m.get("content")))}
+        for m in history]
+    shown += [{"role": "user", "content": question}, {"role": "assistant", "content": "…"}]
+    yield "", shown, "<p>Searching the documents…</p>"
+    pipeline = get_pipeline()  # this question finishes on this generation, whatever happens
+    for event in pipeline.stream(question, past):
         if isinstance(event, Answer):
-            history[-1] = {"role": "assistant", "content": event.text}
-            yield "", history, sources_html(event, pipeline.index.document_text)
+            shown[-1] = {"role": "assistant", "content": answer_message(event)}
+            yield "", shown, sources_html(event, pipeline.index.document_text)
         else:
-            history[-1] = {"role": "assistant", "content": event + " …"}
-            yield "", history, "<p>Writing the answer…</p>"
+            shown[-1] = {"role": "assistant",
+                         "content": html.escape(event, quote=False) + " …"}
+            yield "", shown, "<p>Writing the answer…</p>"
 
 
 def ask(question: str) -> dict[str, Any]:
@@ -111,19 +307,25 @@ def ask(question: str) -> dict[str, Any]:
 
 
 with gr.Blocks(title="Ask the documents") as demo:
-    gr.Markdown("## Ask the documents\nAnswers come only from the indexed documents; every "
-                "sentence cites its passage, shown on the right. When the documents are "
-                "silent, it says so.")
-    with gr.Row():
-        with gr.Column(scale=3):
-            chatbot = gr.Chatbot(label="Chat", height=480)
-            box = gr.Textbox(placeholder="Ask a question about the documents and press Enter",
-                             show_label=False, elem_id="question")
-            gr.Examples(EXAMPLES, inputs=box)
-        with gr.Column(scale=2):
-            gr.Markdown("### Sources")
-            sources = gr.HTML("<p>Cited passages appear here.</p>", elem_id="sources")
-    box.submit(respond, [box, chatbot], [box, chatbot, sources], api_name="chat")
+    gr.Markdown("## Ask the documents")
+    with gr.Tabs():
+        with gr.Tab("Chat", id="chat"):
+            gr.Markdown("Answers come only from the indexed documents; every sentence cites "
+                        "its passage, shown on the right (click a [n] to jump to it). When the "
+                        "documents are silent, it says so.")
+            with gr.Row():
+                with gr.Column(scale=3):
+                    chatbot = gr.Chatbot(label="Chat", height=480, elem_id="chat")
+                    box = gr.Textbox(placeholder="Ask a question about the documents and "
+                                     "press Enter", show_label=False, elem_id="question")
+                    gr.Examples(EXAMPLES, inputs=box)
+                with gr.Column(scale=2):
+                    gr.Markdown("### Sources")
+                    sources = gr.HTML("<p>Cited passages appear here.</p>", elem_id="sources",
+                                      css_template=SOURCES_CSS, js_on_load=None)
+            box.submit(respond, [box, chatbot], [box, chatbot, sources], api_name="chat")
+        with gr.Tab("Operators", id="operators") as operators_tab:
+            operators_ui.build(operators_tab, lambda: pipelines.get().embedder)
     gr.api(ask, api_name="ask")
 
 
