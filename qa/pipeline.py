@@ -187,8 +187,11 @@ class Pipeline:
 
     def _faithful(self, sentence: CitedSentence, query: str, evidence: str,
                   chosen: Sequence[Scored]) -> bool:
-        """Close in meaning to the evidence, and not a mere restatement of the question."""
+        """Close in meaning to the evidence, not a mere restatement of the question, and holding
+        the kind of thing asked for (a date for "when") whenever the evidence holds one."""
         if not adds_information(sentence.text, query, evidence):
+            return False
+        if offers_answer_type(evidence, query) and not offers_answer_type(sentence.text, query):
             return False
         vectors = self.embedder.embed([sentence.text] + [c.sentence.text for c in chosen])
         similarity = float(np.max(vectors[1:] @ vectors[0]))

@@ -9,6 +9,7 @@ import pytest
 
 from qa.context import Sentence
 from qa.evidence import (
+    HEADING_PENALTY,
     adds_information,
     inverse_document_frequency,
     offers_answer_type,
@@ -115,3 +116,21 @@ def test_adds_information() -> None:
     assert not adds_information("Wang was met.", "Who met Wang?", "Tai met Wang.")
     # new words the evidence does not hold are not information from it
     assert not adds_information("Smith met Wang.", "Who met Wang?", "Tai met Wang.")
+
+
+def test_how_many_wants_a_number_next_to_the_counted_thing() -> None:
+    q = "How many envoys attended the conference?"
+    assert offers_answer_type("Some 40 Chinese envoys attended.", q)
+    assert offers_answer_type("Two hundred envoys attended.", q)
+    # a number, but of something else: the conference years do not count envoys
+    assert not offers_answer_type("Envoys met at conferences held in 1971 and 1991.", q)
+
+
+def test_a_heading_ranks_below_a_sentence_with_the_same_match() -> None:
+    heading = Sentence(1, 0, 30, "Xi Power Concentration Analysis")
+    sentence = Sentence(1, 31, 70, "Xi power concentration grew, analysis says.")
+    vectors = np.array([[1.0, 0.0], [1.0, 0.0]], dtype=np.float32)
+    scored = score_sentences("Xi power concentration analysis?", vectors[0],
+                             [heading, sentence], vectors, lambda t: 1.0, 0.5)
+    assert [s.sentence for s in scored] == [sentence, heading]
+    assert scored[0].score - scored[1].score == pytest.approx(HEADING_PENALTY)

@@ -144,6 +144,13 @@ def test_a_reply_that_only_restates_the_question_is_replaced_by_the_evidence(
     assert answer.rejected == ("The Security Initiative was launched.",)
 
 
+def test_a_reply_without_the_asked_for_date_is_replaced_when_the_evidence_has_one(
+        index: Index, embedder: FakeEmbedder) -> None:
+    # "When ...?" and LAUNCH holds "April 2022"; the reply is supported but dateless.
+    answer, _ = ask(index, embedder, ["The Global Security Initiative was launched by Xi [1]."])
+    assert answer.quoted and answer.text == f"“{LAUNCH}” [1]"
+
+
 def test_a_sentence_far_in_meaning_from_the_evidence_is_rejected(
         index: Index, embedder: FakeEmbedder) -> None:
     # Supported word for word by passage 1 and adds "xi" and "forum", but the model was shown
