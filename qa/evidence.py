@@ -46,6 +46,11 @@ _ENDS_LIKE_A_SENTENCE = re.compile(r"[.!?][\"”’)\]]*\s*$")
 # Measured on the selection dumps: the best sentence held the answer for 82.9% -> 85.7% of
 # eval/qa.jsonl questions, unchanged on SQuAD (no headings there).
 HEADING_PENALTY = 0.3
+# Score added to a sentence holding the kind of thing a "when"/"how many"/"who" question asks
+# for: "Xi's GSI was launched in April 2022" must beat a sentence that names the Global
+# Security Initiative in full but gives no date. Measured on the same dumps: best-sentence hit
+# rate unchanged on eval/qa.jsonl (85.7%) and SQuAD seed 1 (77.2%), 77.1% on SQuAD seed 2.
+TYPE_BONUS = 0.5
 _ASKS_NAME = re.compile(r"\b(who|whom|whose|where)\b|\bname (the|of)\b|\bwhat is the name\b")
 
 
@@ -146,10 +151,12 @@ def score_sentences(question: str, question_vector: np.ndarray, sentences: Seque
     """Every sentence scored, best first; duplicates (overlapping chunks) kept once.
 
     Example: a sentence with cosine 0.5 holding every question term scores 0.5 + weight
-    (HEADING_PENALTY less if it does not end like a sentence).
+    (HEADING_PENALTY less if it does not end like a sentence, TYPE_BONUS more if the question
+    asks for a date, number or name and the sentence holds a new one).
     """
     asked = terms(question)
     total = sum(idf(t) for t in asked) or 1.0
+    typed = question_type(question) is not None
     seen: set[tuple[int, int]] = set()
     scored = []
     for sentence, vector in zip(sentences, sentence_vectors, strict=True):
@@ -161,6 +168,8 @@ def score_sentences(question: str, question_vector: np.ndarray, sentences: Seque
         score = cosine + coverage_weight * coverage
         if not _ENDS_LIKE_A_SENTENCE.search(sentence.text):
             score -= HEADING_PENALTY
+        if typed and offers_answer_type(sentence.text, question):
+            score += TYPE_BONUS
         scored.append(Scored(sentence, cosine, coverage, score))
     scored.sort(key=lambda s: -s.score)
     # The same sentence can sit in two overlapping chunks: keep its best-ranked copy only.

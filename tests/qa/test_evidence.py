@@ -79,7 +79,7 @@ def test_score_is_cosine_plus_weighted_idf_coverage() -> None:
     vectors = np.array([[0.6, 0.8], [1.0, 0.0]], dtype=np.float32)
     question_vector = np.array([1.0, 0.0], dtype=np.float32)
     idf = {"tai": 2.0, "met": 1.0}.get
-    scored = score_sentences("Who met Tai?", question_vector, sentences, vectors,
+    scored = score_sentences("Tai met?", question_vector, sentences, vectors,
                              lambda t: idf(t, 1.0), coverage_weight=0.5)
     # "Tai met Wang." covers tai + met = all 3.0 of the question's weight: 0.6 + 0.5 * 1.0
     # "Xi spoke." covers nothing: 1.0 + 0
@@ -134,3 +134,14 @@ def test_a_heading_ranks_below_a_sentence_with_the_same_match() -> None:
                              [heading, sentence], vectors, lambda t: 1.0, 0.5)
     assert [s.sentence for s in scored] == [sentence, heading]
     assert scored[0].score - scored[1].score == pytest.approx(HEADING_PENALTY)
+
+
+def test_a_when_question_prefers_the_sentence_with_a_date() -> None:
+    named = Sentence(1, 0, 50, "Xi set out the Global Security Initiative framework.")
+    dated = Sentence(1, 51, 90, "The GSI was launched in April 2022.")
+    # named: cosine 1.0 + 0.7 * 3/4 (global, security, initiative) = 1.525
+    # dated: cosine 0.9 + 0.7 * 1/4 (launch) + TYPE_BONUS 0.5 = 1.575
+    vectors = np.array([[1.0, 0.0], [0.9, 0.436]], dtype=np.float32)
+    scored = score_sentences("When was the Global Security Initiative launched?", vectors[0],
+                             [named, dated], vectors, lambda t: 1.0, 0.7)
+    assert scored[0].sentence == dated
