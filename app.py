@@ -40,7 +40,7 @@ from qa.pipeline import Pipeline  # noqa: E402
 
 EXAMPLES = [
     "Who is the US Trade Representative who met her Chinese counterpart on 18 November?",
-    "When was the Global Security Initiative launched?",
+    "When was the Central National Security Commission established?",
     "What did Xi tell German Chancellor Olaf Scholz about China's relationship with Europe?",
 ]
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 EXAMPLES = """\
 examples:
   python -m qa "Who is the US Trade Representative who met her Chinese counterpart on 18 November?"
-  python -m qa "When was the Global Security Initiative launched?" --json
+  python -m qa "When was the Central National Security Commission established?" --json
   python -m qa "What did Xi tell Scholz?" --index /srv/rag-index
 
 The first run builds the index of data/corpus if there is none, and converts the model once

@@ -90,7 +90,7 @@ def test_qa_without_question(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("module", "example"), [
     ("ingest", "python -m ingest data/corpus"),
-    ("qa", 'python -m qa "When was the Global Security Initiative launched?" --json'),
+    ("qa", 'python -m qa "When was the Central National Security Commission established?" --json'),
 ])
 def test_help_shows_examples(tmp_path: Path, module: str, example: str) -> None:
     result = run(tmp_path, module, "--help")

@@ -58,7 +58,7 @@ def test_off_topic_question_is_refused_without_the_model(pipeline: Pipeline) -> 
 
 
 def test_every_shown_sentence_cites_a_retrieved_passage(pipeline: Pipeline) -> None:
-    answer = pipeline.answer("When was the Global Security Initiative launched?")
+    answer = pipeline.answer("When was the Central National Security Commission established?")
     assert answer.text
     for sentence in re.split(r"(?<=[.!?])\s+", answer.text):
         markers = [int(m) for m in re.findall(r"\[(\d+)\]", sentence)]
