@@ -1,0 +1,208 @@
+"""bench.answer: time to first token, answer time and tokens/s over eval/qa.jsonl; int8 vs fp32.
+
+The pipeline run answers every question with the same Pipeline the app builds (index of
+data/corpus under var/bench/answer-index), recording what the generator was asked and said.
+The baseline, in the same child process, is the bare model: one prefill and a fixed 64-token
+greedy decode. A second child compares int8 dynamic quantization with fp32 on the recorded
+prompts (bench.quantize).
+
+Does not change qa/: the generator is wrapped, never edited.
+"""
+
+from __future__ import annotations
+
+from ingest.cli import prepare_environment
+
+prepare_environment()
+
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Iterator, Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from bench.common import (  # noqa: E402
+    BENCH_DIR,
+    bench_parser,
+    median,
+    percentile,
+    ratio,
+    run_child,
+    write_result,
+)
+from index import PROJECT_ROOT  # noqa: E402
+
+EXAMPLES = """\
+  python -m bench.answer
+  python -m bench.answer --limit 20 --repeats 5
+  python -m bench.answer --skip-int8 --out var/bench/answer-fp32.json
+"""
+TARGET_TTFT_S = 1.0
+TARGET_TOTAL_S = 4.0
+
+
+class RecordingGenerator:
+    """Wraps a generator: passes every piece through and records prompt, reply and timings."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.calls: list[dict[str, Any]] = []
+
+    def stream(self, messages: Sequence[dict[str, str]]) -> Iterator[str]:
+        begun = time.perf_counter()
+        first = None
+        pieces = []
+        for piece in self.inner.stream(messages):
+            if first is None:
+                first = time.perf_counter() - begun
+            pieces.append(piece)
+            yield piece
+        self.calls.append({"messages": [dict(m) for m in messages], "reply": "".join(pieces),
+                           "first_piece_s": first, "seconds": time.perf_counter() - begun})
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """p50/p95 of TTFT and total time over answered (model-called) questions, and tokens/s.
+
+    Example: summarize([{"ttft_s": 0.5, "total_s": 2.0, "tokens": 30, "decode_s": 1.5,
+                         "model_called": True}]) -> {"ttft_p50_s": 0.5, ...}
+    """
+    called = [r for r in rows if r["model_called"]]
+    if not called:
+        return {"answered_by_model": 0, "questions": len(rows)}
+    ttft = [r["ttft_s"] for r in called]
+    total = [r["total_s"] for r in called]
+    rates = [r["tokens"] / r["decode_s"] for r in called if r["decode_s"] > 0 and r["tokens"]]
+    return {"questions": len(rows), "answered_by_model": len(called),
+            "ttft_p50_s": percentile(ttft, 50), "ttft_p95_s": percentile(ttft, 95),
+            "total_p50_s": percentile(total, 50), "total_p95_s": percentile(total, 95),
+            "all_questions_total_p50_s": percentile([r["total_s"] for r in rows], 50),
+            "tokens_per_s_p50": median(rates) if rates else None,
+            "generated_tokens_p50": median([r["tokens"] for r in called])}
+
+
+def answer_all(pipeline: Any, questions: Sequence[str], count_tokens: Any
+               ) -> tuple[list[dict[str, Any]], list[list[dict[str, str]]]]:
+    """(one timing row per question, the prompts the generator got) for `questions`.
+
+    Wraps pipeline.generator in a RecordingGenerator for the duration, then puts it back.
+    """
+    from tqdm import tqdm
+
+    recorder = RecordingGenerator(pipeline.generator)
+    pipeline.generator = recorder
+    rows = []
+    try:
+        for question in tqdm(questions, desc="answering", unit="q"):
+            calls_before = len(recorder.calls)
+            answer = pipeline.answer(question)
+            call = recorder.calls[-1] if len(recorder.calls) > calls_before else None
+            first = call["first_piece_s"] if call else None
+            rows.append({"question": question, "model_called": call is not None,
+                         "abstained": answer.abstained, "ttft_s": answer.timings.ttft_s,
+                         "total_s": answer.timings.total_s,
+                         "retrieval_s": answer.timings.retrieval_s,
+                         "tokens": count_tokens(call["reply"]) if call else 0,
+                         "decode_s": call["seconds"] - first if first is not None else 0.0})
+    finally:
+        pipeline.generator = recorder.inner
+    return rows, [c["messages"] for c in recorder.calls]
+
+
+def measure_answers(questions: list[str], index_root: str, corpus: str, cache: str,
+                    repeats: int, prompts_file: str) -> dict[str, Any]:
+    """Answer each question once through the Pipeline, then time the bare model (baseline)."""
+    from bench.quantize import encode, speed
+    from qa.service import load_pipeline
+
+    begun = time.perf_counter()
+    pipeline = load_pipeline(Path(index_root), Path(corpus), Path(cache), progress=True)
+    load_s = time.perf_counter() - begun
+    tokenizer = pipeline.generator._tokenizer  # the bench reads the loaded model; qa/ doesn't
+    pipeline.answer(questions[0])  # first-call setup is not steady state
+
+    def count_tokens(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    rows, prompts = answer_all(pipeline, questions, count_tokens)
+    Path(prompts_file).write_text(json.dumps(prompts), encoding="utf-8")
+    model = pipeline.generator._model
+    inputs = encode(tokenizer, prompts[0] if prompts else
+                    [{"role": "user", "content": "Say something about the documents."}])
+    baseline = [speed(model, inputs, 64, tokenizer.eos_token_id) for _ in range(repeats)]
+    return {"load_s": load_s, "rows": rows, **summarize(rows),
+            "raw_model": {key: median([b[key] for b in baseline]) for key in
+                          ("prompt_tokens", "prefill_s", "prefill_tokens_per_s",
+                           "decode_tokens_per_s")}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = bench_parser("answer", "Time to first token, total answer time and tokens/s "
+                          "over the eval questions, vs the bare model; int8 vs fp32 SmolLM2. "
+                          "Each question is answered once (medians are over questions); "
+                          "--repeats times the bare-model and int8 speed runs.", EXAMPLES,
+                          repeats=3)
+    parser.add_argument("--qa", type=Path, default=PROJECT_ROOT / "eval" / "qa.jsonl",
+                        metavar="FILE", help="question file (default eval/qa.jsonl)")
+    parser.add_argument("--limit", type=int, default=None, metavar="N",
+                        help="only the first N questions")
+    parser.add_argument("--int8-prompts", type=int, default=12, metavar="N",
+                        help="recorded prompts whose greedy replies are compared between int8 "
+                             "and fp32 (default 12; each costs two full generations)")
+    parser.add_argument("--skip-int8", action="store_true",
+                        help="skip the int8 quantization comparison")
+    args = parser.parse_args(argv)
+    if not args.qa.is_file():
+        parser.error(f"--qa {args.qa}: no such question file")
+    if args.limit is not None and args.limit < 1:
+        parser.error("--limit must be positive")
+    from qa.config import default_model_cache
+
+    lines = [json.loads(x) for x in args.qa.read_text(encoding="utf-8").splitlines() if x]
+    questions = [q["question"] for q in lines][: args.limit]
+    prompts_file = BENCH_DIR / "answer-prompts.json"
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    result = run_child("bench.answer:measure_answers", {
+        "questions": questions, "index_root": str(BENCH_DIR / "answer-index"),
+        "corpus": str(PROJECT_ROOT / "data" / "corpus"), "cache": str(default_model_cache()),
+        "repeats": args.repeats, "prompts_file": str(prompts_file)})
+    raw = result["raw_model"]
+    result["tokens_per_s_vs_raw_decode"] = ratio(result.get("tokens_per_s_p50") or 0,
+                                                 raw["decode_tokens_per_s"])
+    result["targets"] = {"ttft_p50_s": TARGET_TTFT_S, "total_p50_s": TARGET_TOTAL_S,
+                         "ttft_met": result.get("ttft_p50_s", 99) <= TARGET_TTFT_S,
+                         "total_met": result.get("total_p50_s", 99) <= TARGET_TOTAL_S}
+    if not args.skip_int8:
+        result["int8"] = run_child("bench.quantize:compare_int8", {
+            "cache": str(default_model_cache()), "prompts_file": str(prompts_file),
+            "repeats": args.repeats, "limit": args.int8_prompts})
+    write_result(args.out, {"bench": "answer", **result})
+    print_summary(result)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def print_summary(r: dict[str, Any]) -> None:
+    print(f"{r['questions']} questions, {r['answered_by_model']} answered by the model "
+          f"(the rest refused without it); peak {r['peak_rss_mb']:.0f} MiB")
+    if r["answered_by_model"]:
+        t = r["targets"]
+        print(f"  TTFT   p50 {r['ttft_p50_s']:.2f} s  p95 {r['ttft_p95_s']:.2f} s  "
+              f"(target <= {t['ttft_p50_s']} s: {'met' if t['ttft_met'] else 'NOT met'})")
+        print(f"  total  p50 {r['total_p50_s']:.2f} s  p95 {r['total_p95_s']:.2f} s  "
+              f"(target <= {t['total_p50_s']} s: {'met' if t['total_met'] else 'NOT met'})")
+        print(f"  pipeline decode {r['tokens_per_s_p50']:.1f} tokens/s vs bare model "
+              f"{r['raw_model']['decode_tokens_per_s']:.1f} (ratio "
+              f"{r['tokens_per_s_vs_raw_decode']:.2f}); bare prefill "
+              f"{r['raw_model']['prefill_tokens_per_s']:.0f} tokens/s")
+    if "int8" in r:
+        q = r["int8"]
+        print(f"  int8 vs fp32: prefill x{q['int8_vs_fp32_prefill']:.2f}, decode "
+              f"x{q['int8_vs_fp32_decode']:.2f}; greedy replies differ on "
+              f"{q['replies_differ']}/{q['prompts_compared']} prompts")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
