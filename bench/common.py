@@ -131,8 +131,11 @@ def machine() -> dict[str, Any]:
 def write_result(out: Path, payload: dict[str, Any]) -> None:
     """Write `payload` plus the machine description as indented JSON to `out`."""
     out.parent.mkdir(parents=True, exist_ok=True)
+    script = Path(sys.argv[0]).resolve()
+    module = (".".join(script.relative_to(PROJECT_ROOT).with_suffix("").parts)
+              if script.is_relative_to(PROJECT_ROOT) else script.stem)
     payload = {**payload, "machine": machine(),
-               "command": "python -m " + " ".join([Path(sys.argv[0]).stem, *sys.argv[1:]])}
+               "command": " ".join(["python -m", module, *sys.argv[1:]])}
     out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
 
 
