@@ -1,8 +1,8 @@
 """Choose and build the FAISS index for a set of unit vectors: exact when small, IVF when large.
 
-Exact inner-product search (IndexFlatIP) costs 48-80 ns per stored 384-dim vector per single
-query on this machine while the vectors fit in the CPU cache, and far more past it, so it stays
-under 2 ms up to about EXACT_MAX_VECTORS rows. Above that,
+Exact inner-product search (IndexFlatIP) costs 40-100 ns per stored 384-dim vector per single
+query on this machine, more once the vectors outgrow the CPU cache, so it stays under 2 ms up to
+about EXACT_MAX_VECTORS rows. Above that,
 an inverted-file index (IndexIVFFlat, ~4 sqrt(n) k-means lists) answers in well under a
 millisecond. `python -m bench.retrieval` measured both it and HNSW (docs/PERFORMANCE.md): at
 1e6 vectors IVF reached recall@10 0.97 at 0.27 ms, while HNSW (M 32, efConstruction 40) stayed
@@ -30,9 +30,9 @@ from typing import Any
 import faiss
 import numpy as np
 
-# From bench.retrieval on the shared 2-core machine: exact single-query p50 0.48 ms at 1e4
-# rows, 2.06 ms at 2.5e4, 24.5 ms at 5e4 (past the CPU cache it is memory-bound), so stay
-# exact only up to here. Unloaded, 64 ns/row would put the 2 ms line near 3e4.
+# From bench.retrieval on this 2-core machine: exact single-query p50 0.40 ms at 1e4 rows,
+# 2.42 ms at 2.5e4, 11.4 ms at 1e5 (past the CPU cache the scan is memory-bound), so the 2 ms
+# line is near 2e4.
 EXACT_MAX_VECTORS = 20_000
 NPROBE_CANDIDATES = (4, 8, 16, 32, 64, 128)
 TARGET_RECALL = 0.95
