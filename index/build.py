@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
@@ -79,6 +79,12 @@ class Report:
     embedded: int  # chunks embedded by this run
     reused: int  # chunks carried over with their vectors
     seconds: float
+    search: dict[str, Any] | None = None  # the new generation's faiss_index description
+
+    def search_line(self) -> str:
+        """How the new generation's vectors are searched, with the recall measured on build
+        ("" when no generation was written). See describe_search."""
+        return describe_search(self.search) if self.published and self.search else ""
 
     @property
     def errors(self) -> list[FileAction]:
@@ -100,6 +106,24 @@ class Report:
             line += (f"; {_count(kept, 'indexed document')} not in the inputs kept (--sync "
                      "removes them)")
         return line
+
+
+def describe_search(search: dict[str, Any]) -> str:
+    """The manifest's faiss_index in words.
+
+    Example: describe_search({"kind": "IndexIVFScalarQuantizer", "storage": "float16",
+    "params": {"nlist": 1024, "nprobe": 16}, "recall_at_10": 0.97})
+    -> "dense search: IVF, 1024 lists, nprobe 16, float16 vectors, recall@10 0.970 vs exact"
+    """
+    kind = str(search.get("kind", "?"))
+    params = search.get("params") or {}
+    words = ["IVF", f"{params.get('nlist')} lists", f"nprobe {params.get('nprobe')}"] \
+        if kind.startswith("IndexIVF") else ["exact"]
+    words.append(f"{search.get('storage', 'float32')} vectors")
+    recall = search.get("recall_at_10")
+    if isinstance(recall, int | float):
+        words.append(f"recall@10 {recall:.3f} vs exact")
+    return "dense search: " + ", ".join(words)
 
 
 def _count(n: int, noun: str) -> str:
@@ -128,20 +152,27 @@ def load_all(paths: Sequence[Path], progress: bool,
 def embed_chunks(embedder: Embedder, chunks: Sequence[Chunk], progress: bool = False,
                  report: Progress | None = None) -> np.ndarray:
     """Vectors of the chunks in order. progress shows a bar; report(fraction, message) goes
-    from 0.3 to 0.9 as batches finish."""
+    from 0.3 to 0.9 as batches finish.
+
+    Chunks are embedded longest first, in calls of EMBED_BATCH, and their rows put back in
+    place: each padded batch then holds texts of about one length. In document order the model
+    processed 12% more (padding) tokens on the benchmark corpus (docs/PERFORMANCE.md).
+    """
     import numpy as np
 
-    parts = [np.zeros((0, embedder.dimension), dtype=np.float32)]
+    vectors = np.zeros((len(chunks), embedder.dimension), dtype=np.float32)
+    order = sorted(range(len(chunks)), key=lambda i: len(chunks[i].text), reverse=True)
     with tqdm(total=len(chunks), desc="embedding", unit="chunk",
               disable=not progress or not chunks) as bar:
-        for i in range(0, len(chunks), EMBED_BATCH):
-            batch = [c.text for c in chunks[i : i + EMBED_BATCH]]
-            parts.append(embedder.embed(batch))
-            bar.update(len(batch))
+        for done in range(0, len(order), EMBED_BATCH):
+            rows = order[done : done + EMBED_BATCH]
+            vectors[rows] = embedder.embed([chunks[i].text for i in rows])
+            bar.update(len(rows))
             if report:
-                done = i + len(batch)
-                report(0.3 + 0.6 * done / len(chunks), f"embedded {done}/{len(chunks)} chunks")
-    return np.concatenate(parts)
+                finished = done + len(rows)
+                report(0.3 + 0.6 * finished / len(chunks),
+                       f"embedded {finished}/{len(chunks)} chunks")
+    return vectors
 
 
 def _generation_name(root: Path) -> str:
@@ -226,10 +257,11 @@ def apply_plan(plan: Plan, embedder: Embedder, *, bars: bool = False,
     now = datetime.now(UTC)
     manifest = make_manifest(
         embedding_model=embedder.model_id, dimension=embedder.dimension, chunk_count=len(rows),
-        documents=entries, chunking=plan.settings.chunking(), faiss_index="IndexFlatIP",
+        documents=entries, chunking=plan.settings.chunking(),
         built_at=now.isoformat(timespec="seconds"), previous_generation=plan.generation,
     )
-    write_generation(plan.root / f"{BUILDING_PREFIX}{name}", ordered, rows, vectors, manifest)
+    search = write_generation(plan.root / f"{BUILDING_PREFIX}{name}", ordered, rows, vectors,
+                              manifest)
     install_generation(plan.root, plan.root / f"{BUILDING_PREFIX}{name}", name)
     prune(plan.root)
     checkpoint("published and pruned")
@@ -238,7 +270,7 @@ def apply_plan(plan: Plan, embedder: Embedder, *, bars: bool = False,
     files = [replace(f, chunks=len(chunked[f.doc_id]))
              if f.doc_id in chunked and f.action in (ADDED, CHANGED) else f for f in plan.files]
     return Report(plan, files, name, True, len(documents), len(rows), len(new_chunks),
-                  len(rows) - len(new_chunks), time.perf_counter() - started)
+                  len(rows) - len(new_chunks), time.perf_counter() - started, search)
 
 
 def _split(vectors: np.ndarray, documents: Sequence[Document],

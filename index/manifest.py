@@ -16,7 +16,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-FORMAT_VERSION = 1
+# 2: faiss_index is index.vectors' description (kind chosen by size, float16, measured recall)
+# instead of the string "IndexFlatIP".
+FORMAT_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 _LIBRARIES = ("faiss-cpu", "sentence-transformers", "transformers", "torch", "numpy")
 
@@ -46,12 +48,13 @@ def make_manifest(
     chunk_count: int,
     documents: Mapping[str, Mapping[str, Any]],
     chunking: Mapping[str, int],
-    faiss_index: str,
     built_at: str,
+    faiss_index: Mapping[str, Any] | None = None,
     previous_generation: str | None = None,
 ) -> dict[str, Any]:
     """The manifest as a plain JSON-ready dict (documents: doc_id -> hash, title, chunk count).
 
+    faiss_index is filled in by index.store.write_generation, which chooses the index.
     previous_generation names the generation this one replaced, which is kept on disk until the
     next build succeeds (see index.store.prune).
     """
@@ -60,7 +63,7 @@ def make_manifest(
         "embedding_model": embedding_model,
         "dimension": dimension,
         "chunk_count": chunk_count,
-        "faiss_index": faiss_index,
+        "faiss_index": dict(faiss_index or {}),
         "chunking": dict(chunking),
         "documents": {k: dict(v) for k, v in sorted(documents.items())},
         "built_at": built_at,

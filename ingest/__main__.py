@@ -117,6 +117,8 @@ def main(argv: list[str] | None = None, embedder: Embedder | None = None) -> int
         elif action.action not in ("unchanged", "kept"):
             print(action.line())
     print(report.summary())
+    if report.search_line():
+        print(report.search_line())
     return EXIT_PARTIAL if report.errors else 0
 
 

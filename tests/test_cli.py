@@ -225,9 +225,10 @@ def test_bad_files_are_listed_one_by_one_and_never_touch_the_index(
         assert len(line) > len(f"rejected: {corpus / name}: ") + 10  # and it says why
     assert "Traceback" not in err
     assert out.splitlines()[0] == "added      new.txt (1 chunk)"
-    assert out.splitlines()[-1].startswith("indexed 4 documents (4 chunks) into gen-")
-    assert out.splitlines()[-1].endswith(
+    assert out.splitlines()[-2].startswith("indexed 4 documents (4 chunks) into gen-")
+    assert out.splitlines()[-2].endswith(
         "1 chunk embedded, 3 reused (1 added, 0 changed, 0 removed, 3 unchanged, 12 rejected)")
+    assert out.splitlines()[-1] == "dense search: exact, float16 vectors, recall@10 1.000 vs exact"
     assert (index / "CURRENT").read_text() != live  # new.txt was published ...
     loaded = open_index(index, embedder.model_id, embedder.dimension)
     assert sorted({c.doc_id for c in loaded.all_chunks()}) == [
