@@ -108,3 +108,17 @@ def test_peers_ours(tmp_path: Path) -> None:
             "query_p95_ms"} <= set(ours)
     assert ours["disk_mb"] > 0
     assert "query_p50_ms" in result["summary"]["ours+mmap"]
+    assert "held_after_build_mb" in ours and ours["serving_ram_mb"] == ours["load_rss_increase_mb"]
+
+
+def test_peers_compare_serving_ram_with_what_langchains_built_store_holds() -> None:
+    # LangChain is never loaded back (its loader unpickles), so its serving RAM is what its
+    # built store holds; a store that was loaded is compared by its load increase.
+    table = peers.summarize({
+        "langchain": [{"build_s": 30.0, "held_after_build_mb": 600.0}],
+        "ours": [{"build_s": 10.0, "held_after_build_mb": 1.0, "load_s": 1.0,
+                  "load_rss_increase_mb": 150.0}]})
+    assert table["langchain"]["serving_ram_mb"] == 600.0
+    assert table["ours"]["serving_ram_mb"] == 150.0
+    assert table["ours"]["ram_vs_langchain"] == 0.25
+    assert table["ours"]["build_speedup_vs_langchain"] == 3.0
