@@ -8,7 +8,7 @@ clock starts), so noise hits both alike and each peak memory is its own.
 A breakdown run times the stages separately and counts the tokenizer calls of the chunker, and
 padding_waste() shows what encoding in fixed windows of chunks costs in padded tokens.
 
-Does not modify index/ or ingest/: proposed fixes are measured here as variants.
+Does not modify index/ or ingest/.
 """
 
 from __future__ import annotations
@@ -120,7 +120,12 @@ def pipeline_breakdown(corpus: str, embedder: str = MINILM) -> dict[str, Any]:
         "tokenizer_calls": calls["n"], "tokenizer_s": calls["seconds"],
         "tokenizer_calls_per_chunk": calls["n"] / max(1, len(chunks)),
         "tokens_per_chunk_median": median(lengths) if lengths else 0,
-        "padding_embed_batch_windows": padding_waste(lengths, EMBED_BATCH, batch_size),
+        # embed_chunks hands the model windows of EMBED_BATCH chunks, longest (in characters)
+        # first; in document order, as before, the windows were 0.89 efficient here.
+        "padding_embed_batch_windows": padding_waste(
+            [lengths[i] for i in sorted(range(len(texts)), key=lambda i: -len(texts[i]))],
+            EMBED_BATCH, batch_size),
+        "padding_document_order_windows": padding_waste(lengths, EMBED_BATCH, batch_size),
         "padding_one_call": padding_waste(lengths, len(lengths) or 1, batch_size),
         "embed_batch": EMBED_BATCH, "encode_batch_size": batch_size,
     }
@@ -232,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
           f"({b['tokenizer_calls']} tokenizer calls, {b['tokenizer_s']:.1f}s), embed in "
           f"{b['embed_batch']}-chunk calls {b['embed_s']:.1f}s vs one call "
           f"{b['embed_one_call_s']:.1f}s")
-    print(f"  padding efficiency: {b['embed_batch']}-chunk calls "
+    print(f"  padding efficiency: {b['embed_batch']}-chunk calls, longest first "
           f"{b['padding_embed_batch_windows']['efficiency']:.2f}, one call "
           f"{b['padding_one_call']['efficiency']:.2f}")
     print(f"wrote {args.out}")

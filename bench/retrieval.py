@@ -38,6 +38,7 @@ EXAMPLES = """\
   python -m bench.retrieval --sizes 10000 100000 --repeats 5
   python -m bench.retrieval --sizes 1000000 --out var/bench/retrieval-1e6.json
   python -m bench.retrieval --sizes 100000 --module --out var/bench/retrieval-module.json
+  python -m bench.retrieval --sizes 1000000 --module-only --out var/bench/retrieval-store.json
 """
 EF_SEARCH = (16, 32, 64, 96, 128, 256)
 NPROBE = (1, 4, 8, 16, 32, 64, 128)
@@ -102,11 +103,13 @@ def prepare_size(size: int, cache: str, real_limit: int) -> dict[str, Any]:
 
 def measure_size(vectors_file: str, queries_file: str, origin: str, repeats: int,
                  latency_queries: int, recall_queries: int, ef_search: list[int],
-                 nprobe: list[int], module: bool = False) -> dict[str, Any]:
+                 nprobe: list[int], module: bool = False, sweep: bool = True
+                 ) -> dict[str, Any]:
     """Every configuration on one database (run in a child process for a clean peak).
 
-    module=True also builds index.vectors.build_vector_index's own choice and scores it on the
-    same (SQuAD question) queries.
+    module=True also builds index.vectors.build_vector_index's own choice (what index.store
+    builds) and scores it on the same (SQuAD question) queries; sweep=False skips the HNSW
+    and IVF sweeps, leaving exact search as the baseline.
     """
     import faiss
     import numpy as np
@@ -137,6 +140,8 @@ def measure_size(vectors_file: str, queries_file: str, origin: str, repeats: int
                 "recall_at_10": recall_at_k(found, truth, K), "build_s": build_s,
                 "p50_vs_exact": ratio(lat["p50_ms"], exact_lat["p50_ms"])}
 
+    if not sweep:
+        return _module_only(vectors, rows, row, exact, latency_q, size, origin, d, recall_q)
     log(f"{size}: exact p50 {exact_lat['p50_ms']:.2f} ms; building HNSW")
     faiss.omp_set_num_threads(2)  # build with both cores; search timings use one
     begun = time.perf_counter()
@@ -200,6 +205,36 @@ def measure_size(vectors_file: str, queries_file: str, origin: str, repeats: int
     return result
 
 
+def _module_only(vectors: Any, rows: list[dict[str, Any]], row: Any, exact: Any,
+                 latency_q: Any, size: int, origin: Any, d: int, recall_q: Any
+                 ) -> dict[str, Any]:
+    """measure_size without the sweeps: exact search vs index.vectors' choice."""
+    import faiss
+
+    from index.vectors import build_vector_index
+
+    log(f"{size}: index.vectors.build_vector_index")
+    faiss.omp_set_num_threads(2)
+    begun = time.perf_counter()
+    index, info = build_vector_index(vectors)
+    build_s = time.perf_counter() - begun
+    faiss.omp_set_num_threads(1)
+    module = {**row(info["kind"], index, info["params"], build_s), "description": info}
+    threads = []
+    for kind, searched in (("IndexFlatIP", exact), (info["kind"], index)):
+        timings = {}
+        for n_threads in (1, 2):
+            faiss.omp_set_num_threads(n_threads)
+            timings[f"p50_ms_{n_threads}_thread"] = time_queries(searched, latency_q[:100],
+                                                                 1)["p50_ms"]
+        threads.append({"kind": kind, "params": info["params"] if searched is index else {},
+                        **timings})
+    faiss.omp_set_num_threads(1)
+    return {"size": size, "vectors": origin, "dimension": d, "rows": rows, "threads": threads,
+            "latency_queries": len(latency_q), "recall_queries": len(recall_q),
+            "module": module}
+
+
 def pick(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The fastest row (by p50) reaching the recall target, else the one with best recall.
 
@@ -218,14 +253,18 @@ def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for res in results:
         exact = next(r for r in res["rows"] if r["kind"] == "IndexFlatIP")
         best = {kind: pick([r for r in res["rows"] if r["kind"] == kind])
-                for kind in ("IndexHNSWFlat", "IndexIVFFlat")}
+                for kind in ("IndexHNSWFlat", "IndexIVFFlat")
+                if any(r["kind"] == kind for r in res["rows"])}
+        if "module" in res:  # what the store builds, scored on the same questions
+            best["module"] = res["module"]
         chosen = pick([exact, *best.values()]) if exact["p50_ms"] > TARGET_P50_MS else exact
+        chosen_key = next((k for k, r in best.items() if r is chosen), "IndexFlatIP")
         out.append({"size": res["size"], "exact_p50_ms": exact["p50_ms"],
                     "exact_p95_ms": exact["p95_ms"], **{
                         kind: {k: r[k] for k in ("params", "p50_ms", "p95_ms", "recall_at_10",
                                                  "build_s", "p50_vs_exact")}
                         for kind, r in best.items()},
-                    "chosen": chosen["kind"], "chosen_params": chosen["params"],
+                    "chosen": chosen_key, "chosen_params": chosen["params"],
                     "target_met": chosen["p50_ms"] <= TARGET_P50_MS
                     and chosen["recall_at_10"] >= TARGET_RECALL,
                     "peak_rss_mb": res["peak_rss_mb"]})
@@ -244,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="queries scored for recall@10 (default 1000)")
     parser.add_argument("--module", action="store_true",
                         help="also build and score index.vectors.build_vector_index's choice")
+    parser.add_argument("--module-only", action="store_true",
+                        help="only exact search and index.vectors' choice (no HNSW/IVF sweep)")
     parser.add_argument("--real", type=int, default=10_240, metavar="N",
                         help="real MiniLM vectors to embed and cache (default 10240); "
                              "larger databases are noisy copies of them")
@@ -260,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         results.append(run_child("bench.retrieval:measure_size", {
             **files, "repeats": args.repeats, "latency_queries": args.queries,
             "recall_queries": args.recall_queries, "ef_search": list(EF_SEARCH),
-            "nprobe": list(NPROBE), "module": args.module}))
+            "nprobe": list(NPROBE), "module": args.module or args.module_only,
+            "sweep": not args.module_only}))
         print_size(results[-1])
     summary = summarize(results)
     write_result(args.out, {"bench": "retrieval", "k": K, "target_p50_ms": TARGET_P50_MS,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from bench import answer, coldstart, ingest, peers, retrieval
 from bench.common import percentile, write_result
@@ -61,6 +62,24 @@ def test_retrieval(tmp_path: Path) -> None:
             "target_met"} <= set(summary)
     assert 0.0 <= summary["IndexHNSWFlat"]["recall_at_10"] <= 1.0
     assert {t["kind"] for t in result["results"][0]["threads"]} == kinds
+
+
+def test_retrieval_module_only_scores_what_the_store_builds(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(500, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    np.save(tmp_path / "db.npy", vectors)
+    np.save(tmp_path / "q.npy", vectors[:40] + 0.01)
+    res = retrieval.measure_size(str(tmp_path / "db.npy"), str(tmp_path / "q.npy"), "random",
+                                 repeats=1, latency_queries=20, recall_queries=20,
+                                 ef_search=[16], nprobe=[1], module=True, sweep=False)
+    res["peak_rss_mb"] = 1.0
+    assert [r["kind"] for r in res["rows"]] == ["IndexFlatIP"]
+    assert res["module"]["kind"] == "IndexScalarQuantizer"  # 500 vectors: exact, float16
+    assert res["module"]["recall_at_10"] == pytest.approx(1.0, abs=0.02)
+    summary = retrieval.summarize([res])[0]
+    assert summary["module"]["recall_at_10"] == res["module"]["recall_at_10"]
+    assert summary["chosen"] in {"IndexFlatIP", "module"}
 
 
 def test_answer(index: Index, embedder: FakeEmbedder, tmp_path: Path) -> None:
