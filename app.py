@@ -2,9 +2,11 @@
 and an Operators tab (upload, ingest and remove documents; see operators_ui).
 
 `demo` is built at import time without loading any model, so tests can import it; the index and
-models load on the first question, or up front when run as `python app.py`, which also builds
-the index of the corpus ($RAG_CORPUS_DIR, else data/corpus) if none exists and serves on
-http://127.0.0.1:7860 ($GRADIO_SERVER_PORT to change the port).
+models then load in-process on the first question. `python app.py` instead starts the answering
+worker (qa.worker, a child process that builds the index of the corpus, $RAG_CORPUS_DIR else
+data/corpus, if none exists, and loads both models) before importing gradio, so the two load
+side by side on the two cores, and serves on http://127.0.0.1:7860 ($GRADIO_SERVER_PORT to
+change the port). If the worker cannot start, app.py prints why and exits 1.
 
 Each question is answered from the index generation CURRENT names when it arrives: a newly
 published generation is picked up without a restart, reusing the loaded models.
@@ -19,6 +21,17 @@ from ingest.cli import prepare_environment
 
 prepare_environment()
 
+if __name__ == "__main__":
+    # Start the answering worker before anything heavy is imported here: it loads torch,
+    # transformers and the models on one core while this process imports gradio on the other.
+    from index import default_corpus_dir, default_index_root
+    from qa.config import default_model_cache
+    from qa.remote import RemotePipelines, worker_command
+
+    _remote = RemotePipelines(
+        worker_command(default_index_root(), default_corpus_dir(), default_model_cache()),
+        lambda: local_embedder())
+
 import html  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
@@ -27,16 +40,16 @@ from collections.abc import Callable, Collection, Iterator, Sequence  # noqa: E4
 from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
-import numpy as np  # noqa: E402
 
 import operators_ui  # noqa: E402
 from index import default_index_root  # noqa: E402
-from index.embedder import Embedder  # noqa: E402
+from index.embedder import Embedder, MiniLMEmbedder  # noqa: E402
 from index.manifest import IndexLoadError  # noqa: E402
-from index.store import current_generation, open_index  # noqa: E402
 from qa.answer import Answer, Citation  # noqa: E402
 from qa.config import default_model_cache  # noqa: E402
+from qa.live import LivePipeline, SerializedEmbedder, load_default, refreshed  # noqa: E402, F401
 from qa.pipeline import Pipeline  # noqa: E402
+from qa.remote import RemotePipeline, RemotePipelines, WorkerError  # noqa: E402
 
 EXAMPLES = [
     "Who is the US Trade Representative who met her Chinese counterpart on 18 November?",
@@ -175,87 +188,31 @@ def sources_html(answer: Answer, document_text: Callable[[str], str]) -> str:
 
 # ---- the live pipeline: follows CURRENT, shares the loaded models ---------------------------
 
-def refreshed(pipeline: Pipeline) -> Pipeline:
-    """`pipeline`, or a new one on the same models when CURRENT now names another generation.
-
-    The old Pipeline is left alone, not closed: a question in flight finishes on it, and its
-    index is freed when the last answer using it is done.
-    """
-    index = pipeline.index
-    live = current_generation(index.root)
-    if live is None or live == index.generation:
-        return pipeline
-    embedder = pipeline.embedder
-    new_index = open_index(index.root, embedder.model_id, embedder.dimension)
-    return Pipeline(new_index, embedder, pipeline.generator, pipeline.settings)
-
-
-class SerializedEmbedder:
-    """The one embedder the chat and the Operators tab share, entered by one thread at a time.
-
-    A Hugging Face fast tokenizer raises "RuntimeError: Already borrowed" when two threads use
-    it at once (huggingface/tokenizers#537), and an ingest runs while questions are answered.
-    Example: SerializedEmbedder(FakeEmbedder()).embed(["tai"]) is FakeEmbedder's answer.
-    """
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
-        self.model_id = inner.model_id
-        self.dimension = inner.dimension
-        self.max_tokens = inner.max_tokens
-        self._lock = threading.Lock()
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        with self._lock:
-            return self.inner.embed(texts)
-
-    def count_tokens(self, text: str) -> int:
-        with self._lock:
-            return self.inner.count_tokens(text)
-
-    def warm_up(self) -> None:
-        with self._lock:
-            getattr(self.inner, "warm_up", lambda: None)()
-
-
-class LivePipeline:
-    """Hands out the Pipeline for the generation CURRENT names now; `load` runs once."""
-
-    def __init__(self, load: Callable[[], Pipeline]) -> None:
-        self._load = load
-        self._pipeline: Pipeline | None = None
-        self._lock = threading.Lock()
-
-    def get(self) -> Pipeline:
-        with self._lock:
-            if self._pipeline is None:
-                self._pipeline = self._load()
-                return self._pipeline
-            try:
-                self._pipeline = refreshed(self._pipeline)
-            except IndexLoadError as err:
-                # Answering from the previous generation beats refusing every question.
-                print(f"app: keeping {self._pipeline.index.generation}: {err}", file=sys.stderr)
-            return self._pipeline
-
-
 def _load_default() -> Pipeline:
-    from qa.service import load_pipeline
-
-    loaded = load_pipeline(default_index_root(), operators_ui.corpus_dir(),
-                           default_model_cache())
-    return Pipeline(loaded.index, SerializedEmbedder(loaded.embedder), loaded.generator,
-                    loaded.settings)
+    return load_default(default_index_root(), operators_ui.corpus_dir(), default_model_cache())
 
 
-pipelines = LivePipeline(_load_default)
+# In-process by default (tests swap in fakes); `python app.py` replaces it with RemotePipelines,
+# whose worker process holds the models.
+pipelines: LivePipeline | RemotePipelines = LivePipeline(_load_default)
+_local_embedder: SerializedEmbedder | None = None
+_local_embedder_lock = threading.Lock()
 
 
-def get_pipeline() -> Pipeline:
+def local_embedder() -> Embedder:
+    """The Operators tab's embedder when the models live in the worker (loaded on first use)."""
+    global _local_embedder
+    with _local_embedder_lock:
+        if _local_embedder is None:
+            _local_embedder = SerializedEmbedder(MiniLMEmbedder(backend="transformers"))
+        return _local_embedder
+
+
+def get_pipeline() -> Pipeline | RemotePipeline:
     """The pipeline for the live index (loading models and building the index on first use)."""
     try:
         return pipelines.get()
-    except IndexLoadError as err:
+    except (IndexLoadError, WorkerError) as err:
         raise gr.Error(str(err)) from err
 
 
@@ -279,20 +236,26 @@ def respond(message: str, history: list[dict[str, Any]]) -> Iterator[tuple[str, 
     shown += [{"role": "user", "content": question}, {"role": "assistant", "content": "…"}]
     yield "", shown, "<p>Searching the documents…</p>"
     pipeline = get_pipeline()  # this question finishes on this generation, whatever happens
-    for event in pipeline.stream(question, past):
-        if isinstance(event, Answer):
-            shown[-1] = {"role": "assistant", "content": answer_message(event)}
-            yield "", shown, sources_html(event, pipeline.index.document_text)
-        else:
-            shown[-1] = {"role": "assistant",
-                         "content": html.escape(event, quote=False) + " …"}
-            yield "", shown, "<p>Writing the answer…</p>"
+    try:
+        for event in pipeline.stream(question, past):
+            if isinstance(event, Answer):
+                shown[-1] = {"role": "assistant", "content": answer_message(event)}
+                yield "", shown, sources_html(event, pipeline.index.document_text)
+            else:
+                shown[-1] = {"role": "assistant",
+                             "content": html.escape(event, quote=False) + " …"}
+                yield "", shown, "<p>Writing the answer…</p>"
+    except WorkerError as err:
+        raise gr.Error(str(err)) from err
 
 
 def ask(question: str) -> dict[str, Any]:
     """API for scripts (gradio_client): the answer with its citations and timings."""
     pipeline = get_pipeline()
-    answer = pipeline.answer(question)
+    try:
+        answer = pipeline.answer(question)
+    except WorkerError as err:
+        raise gr.Error(str(err)) from err
     text_of = pipeline.index.document_text
     return {
         "answer": answer.text,
@@ -330,5 +293,12 @@ with gr.Blocks(title="Ask the documents") as demo:
 
 
 if __name__ == "__main__":
-    get_pipeline()
-    demo.queue().launch(server_name="127.0.0.1")
+    pipelines = _remote
+    demo.queue().launch(server_name="127.0.0.1", prevent_thread_lock=True)
+    try:
+        print(f"answering from {_remote.worker.wait_ready()}", file=sys.stderr)
+    except WorkerError as err:
+        print(f"app: cannot answer questions: {err}", file=sys.stderr)
+        demo.close()
+        sys.exit(1)
+    demo.block_thread()

@@ -16,7 +16,6 @@ model: the caller passes a function that returns the shared embedder.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -26,7 +25,7 @@ from typing import Any
 
 import gradio as gr
 
-from index import DEFAULT_CORPUS, default_index_root
+from index import default_corpus_dir, default_index_root
 from index.embedder import Embedder
 from index.manifest import IndexLoadError
 from index.store import IndexBusy
@@ -49,7 +48,7 @@ OPERATOR_ERRORS = (IngestError, IngestRefused, IndexBusy, IndexLoadError, NotInd
 
 def corpus_dir() -> Path:
     """Where documents live and uploads go: $RAG_CORPUS_DIR, else data/corpus."""
-    return Path(os.environ.get("RAG_CORPUS_DIR") or DEFAULT_CORPUS)
+    return default_corpus_dir()
 
 
 @dataclass

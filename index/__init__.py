@@ -12,3 +12,8 @@ DEFAULT_CORPUS = PROJECT_ROOT / "data" / "corpus"
 def default_index_root() -> Path:
     """Where the index lives: $RAG_INDEX_DIR, else var/index in the project."""
     return Path(os.environ.get("RAG_INDEX_DIR") or PROJECT_ROOT / "var" / "index")
+
+
+def default_corpus_dir() -> Path:
+    """Where documents live and uploads go: $RAG_CORPUS_DIR, else data/corpus."""
+    return Path(os.environ.get("RAG_CORPUS_DIR") or DEFAULT_CORPUS)

@@ -5,7 +5,8 @@ Does not compute anything; see qa.pipeline for how an Answer is made.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from ingest.document import Chunk
 from qa.retrieve import Retrieved
@@ -47,3 +48,28 @@ class Answer:
     # computed. And the model's sentences the support check removed, for the report.
     confidence: float | None = None
     rejected: tuple[str, ...] = ()
+
+
+def answer_to_json(answer: Answer) -> dict[str, Any]:
+    """The answer as JSON-ready data (for the answering worker process, qa.worker).
+
+    Example: answer_from_json(answer_to_json(a)) == a for every Answer a.
+    """
+    return asdict(answer)
+
+
+def answer_from_json(data: dict[str, Any]) -> Answer:
+    """Inverse of answer_to_json; raises KeyError or TypeError on data of another shape."""
+    def chunk(d: dict[str, Any]) -> Chunk:
+        return Chunk(**d)
+
+    return Answer(
+        question=data["question"], text=data["text"],
+        citations=tuple(Citation(c["marker"], chunk(c["chunk"]), c["start"], c["end"])
+                        for c in data["citations"]),
+        retrieved=tuple(Retrieved(chunk(r["chunk"]), r["score"], r["dense_similarity"],
+                                  r["dense_rank"], r["lexical_rank"])
+                        for r in data["retrieved"]),
+        abstained=data["abstained"], timings=Timings(**data["timings"]),
+        quoted=data["quoted"], query=data["query"], confidence=data["confidence"],
+        rejected=tuple(data["rejected"]))

@@ -6,22 +6,34 @@ start. Does not rebuild an existing index, even if the corpus changed (run `pyth
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
 from index.build import build_index
-from index.embedder import MiniLMEmbedder
+from index.embedder import Embedder, MiniLMEmbedder
+from index.manifest import FORMAT_VERSION, IndexLoadError, read_manifest
 from index.store import current_generation, open_index
 from qa.config import Settings
 from qa.generator import SmolLM2Generator
 from qa.pipeline import Pipeline
 
 
-def ensure_index(root: Path, corpus: Path, embedder: MiniLMEmbedder, progress: bool = True
+def ensure_index(root: Path, corpus: Path, embedder: Embedder, progress: bool = True
                  ) -> float | None:
-    """Build `root` from `corpus` if it has no published generation; the seconds it took."""
-    if current_generation(root) is not None:
-        return None
+    """Build `root` from `corpus` if it has no published generation, or one in an older index
+    format than this program reads; the seconds it took (None when nothing was built)."""
+    live = current_generation(root)
+    if live is not None:
+        try:
+            version = read_manifest(live, root).get("format_version")
+        except IndexLoadError:
+            return None  # open_index reports it, with the command that rebuilds it
+        if version == FORMAT_VERSION:
+            return None
+        print(f"the index at {root} has format {version}, this version reads {FORMAT_VERSION}: "
+              f"rebuilding it from {corpus} (ingest documents from elsewhere again with "
+              "python -m ingest)", file=sys.stderr)
     started = time.perf_counter()
     build_index([corpus], root, embedder, progress=progress)
     return time.perf_counter() - started
@@ -31,7 +43,7 @@ def load_pipeline(index_root: Path, corpus: Path, model_cache: Path,
                   settings: Settings | None = None, progress: bool = True) -> Pipeline:
     """Open (building first if needed) the index, load both models, return the pipeline."""
     settings = settings or Settings()
-    embedder = MiniLMEmbedder()
+    embedder = MiniLMEmbedder(backend="transformers")  # no sentence-transformers import
     ensure_index(index_root, corpus, embedder, progress)
     index = open_index(index_root, embedder.model_id, embedder.dimension)
     embedder.warm_up()

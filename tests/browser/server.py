@@ -56,11 +56,12 @@ def serve_app(workdir: Path) -> Iterator[RunningApp]:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 pytest.fail(f"app.py exited with {process.returncode}:\n{log.read_text()}")
-            try:
+            # app.py serves the page at once and says "answering from gen-..." once its
+            # answering worker has loaded the index and the models.
+            if "answering from " in log.read_text(errors="replace"):
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
-            except OSError:
-                time.sleep(1)
+            time.sleep(0.5)
         else:
             pytest.fail(f"app.py did not serve within {START_TIMEOUT_S} s:\n{log.read_text()}")
         yield RunningApp(f"http://127.0.0.1:{port}/", index_dir, corpus_dir, log)

@@ -1,0 +1,41 @@
+"""qa.service.ensure_index: a fresh checkout, an up-to-date index and an older index format."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from index.manifest import FORMAT_VERSION, MANIFEST_NAME
+from index.store import current_generation, open_index
+from qa.service import ensure_index
+from tests.fakes import FakeEmbedder
+
+
+def test_a_missing_index_is_built_and_a_current_one_left_alone(
+        corpus_dir: Path, tmp_path: Path, embedder: FakeEmbedder) -> None:
+    root = tmp_path / "index"
+    assert ensure_index(root, corpus_dir, embedder, progress=False) is not None
+    live = current_generation(root)
+    assert ensure_index(root, corpus_dir, embedder, progress=False) is None
+    assert current_generation(root) == live
+
+
+def test_an_index_of_an_older_format_is_rebuilt_from_the_corpus(
+        corpus_dir: Path, tmp_path: Path, embedder: FakeEmbedder,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "index"
+    ensure_index(root, corpus_dir, embedder, progress=False)
+    old = current_generation(root)
+    assert old is not None
+    manifest = json.loads((old / MANIFEST_NAME).read_text())
+    manifest["format_version"] = FORMAT_VERSION - 1  # as an earlier release wrote it
+    (old / MANIFEST_NAME).write_text(json.dumps(manifest))
+
+    assert ensure_index(root, corpus_dir, embedder, progress=False) is not None
+    assert f"has format {FORMAT_VERSION - 1}" in capsys.readouterr().err
+    assert current_generation(root) != old
+    index = open_index(root, embedder.model_id, embedder.dimension)  # opens: it is current
+    assert set(index.manifest["documents"]) == {"trade.txt", "security.txt"}
+    index.close()
