@@ -21,9 +21,9 @@ from eval.metrics import QuestionResult, Span, aggregate, recall_curve
 from eval.questions import Question
 from eval.report import question_row
 from index import PROJECT_ROOT
-from index.build import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS, build_index, load_all
+from index.build import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS, load_all
 from index.embedder import Embedder
-from index.store import Index, current_generation
+from index.store import Index
 from ingest.document import Chunk, Document
 from qa.answer import Answer
 from qa.config import Settings
@@ -48,9 +48,11 @@ def eval_index_root(corpus: Path, documents: Sequence[Document]) -> Path:
 
 def ensure_eval_index(corpus: Path, documents: Sequence[Document], embedder: Embedder,
                       root: Path | None = None) -> Path:
+    """The eval index of `corpus`, built if missing or written in an older index format."""
+    from qa.service import ensure_index
+
     root = root or eval_index_root(corpus, documents)
-    if current_generation(root) is None:
-        build_index([corpus], root, embedder, progress=True)
+    ensure_index(root, corpus, embedder, progress=True)
     return root
 
 

@@ -39,3 +39,18 @@ def test_an_index_of_an_older_format_is_rebuilt_from_the_corpus(
     index = open_index(root, embedder.model_id, embedder.dimension)  # opens: it is current
     assert set(index.manifest["documents"]) == {"trade.txt", "security.txt"}
     index.close()
+
+
+def test_the_eval_index_of_an_older_format_is_rebuilt(
+        corpus_dir: Path, tmp_path: Path, embedder: FakeEmbedder) -> None:
+    from eval.run import ensure_eval_index, load_corpus
+
+    documents, _ = load_corpus(corpus_dir)
+    root = ensure_eval_index(corpus_dir, documents, embedder, root=tmp_path / "eval-index")
+    old = current_generation(root)
+    assert old is not None
+    manifest = json.loads((old / MANIFEST_NAME).read_text())
+    manifest["format_version"] = FORMAT_VERSION - 1
+    (old / MANIFEST_NAME).write_text(json.dumps(manifest))
+    ensure_eval_index(corpus_dir, documents, embedder, root=root)
+    open_index(root, embedder.model_id, embedder.dimension).close()  # no "rebuild it" error
