@@ -204,13 +204,14 @@ def test_chunks_are_embedded_longest_first_and_come_back_in_their_order(
             return super().embed(texts)
 
     monkeypatch.setattr(build_module, "EMBED_BATCH", 2)
-    texts = ["tai", "wang met tai in san francisco", "tariffs", "security initiative boao"]
+    texts = ["tai", "wang met tai in san francisco", "tariffs", "security initiative boao",
+             "xi forum"]
     chunks = [Chunk("d", f"id{i}", t, 0, len(t), "d") for i, t in enumerate(texts)]
     embedder = Recording()
     progress: list[float] = []
     vectors = build_module.embed_chunks(embedder, chunks, report=lambda f, _: progress.append(f))
-    # batches hold texts of similar length (less padding), longest first ...
-    assert embedder.calls == [[texts[1], texts[3]], [texts[2], texts[0]]]
+    # batches hold texts of similar length in tokens (less padding), longest first ...
+    assert embedder.calls == [[texts[1], texts[3]], [texts[4], texts[0]], [texts[2]]]
     # ... but row i is still chunk i's vector
     np.testing.assert_array_equal(vectors, FakeEmbedder().embed(texts))
-    assert progress == [pytest.approx(0.6), pytest.approx(0.9)]
+    assert progress == [pytest.approx(0.3 + 0.6 * n / 5) for n in (2, 4, 5)]
