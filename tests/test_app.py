@@ -272,3 +272,23 @@ def test_off_topic_question_is_refused(running_app: RunningApp) -> None:
                                                             api_name="/ask")
     assert result["abstained"] is True
     assert result["citations"] == []
+
+
+@pytest.mark.real
+def test_app_exits_with_the_reason_when_its_worker_cannot_load(tmp_path: Path) -> None:
+    # No index and an empty corpus: the answering worker cannot build anything, so app.py
+    # must say why and exit 1 instead of serving a chat that can never answer.
+    import os
+    import subprocess
+    import sys
+
+    from index import PROJECT_ROOT
+    from tests.browser.server import free_port
+
+    (tmp_path / "corpus").mkdir()
+    env = {**os.environ, "RAG_INDEX_DIR": str(tmp_path / "index"),
+           "RAG_CORPUS_DIR": str(tmp_path / "corpus"), "GRADIO_SERVER_PORT": str(free_port())}
+    done = subprocess.run([sys.executable, "app.py"], cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert "app: cannot answer questions: no supported files were found" in done.stderr
