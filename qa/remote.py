@@ -70,6 +70,11 @@ class Worker:
     def alive(self) -> bool:
         return self._process.poll() is None
 
+    @property
+    def gone(self) -> bool:
+        """The process has exited and its last words (if any) have been read."""
+        return not self.alive and self._ready.is_set()
+
     def wait_ready(self, timeout: float | None = None) -> str:
         """The live generation once the worker has loaded; WorkerError if it could not."""
         if not self._ready.wait(timeout):
@@ -171,7 +176,7 @@ class RemotePipelines:
 
     def get(self) -> RemotePipeline:
         with self._lock:
-            if not self.worker.alive and self.worker._ready.is_set():
+            if self.worker.gone:
                 print("app: restarting the answering process", file=sys.stderr)
                 self.worker = Worker(self._command)
             return RemotePipeline(self.worker, self._embedder)
