@@ -191,24 +191,13 @@ def measure_size(vectors_file: str, queries_file: str, origin: str, repeats: int
     result = {"size": size, "vectors": origin, "dimension": d, "rows": rows, "threads": threads,
               "latency_queries": len(latency_q), "recall_queries": len(recall_q)}
     if module:
-        from index.vectors import build_vector_index
-
         del hnsw, ivf
-        log(f"{size}: index.vectors.build_vector_index")
-        faiss.omp_set_num_threads(2)
-        begun = time.perf_counter()
-        index, info = build_vector_index(vectors)
-        build_s = time.perf_counter() - begun
-        faiss.omp_set_num_threads(1)
-        result["module"] = {**row(info["kind"], index, info["params"], build_s),
-                            "description": info}
+        result["module"] = _build_module(vectors, row, size)[0]
     return result
 
 
-def _module_only(vectors: Any, rows: list[dict[str, Any]], row: Any, exact: Any,
-                 latency_q: Any, size: int, origin: Any, d: int, recall_q: Any
-                 ) -> dict[str, Any]:
-    """measure_size without the sweeps: exact search vs index.vectors' choice."""
+def _build_module(vectors: Any, row: Any, size: int) -> tuple[dict[str, Any], Any]:
+    """index.vectors' own choice, built with both cores and scored by `row`; (row, index)."""
     import faiss
 
     from index.vectors import build_vector_index
@@ -219,7 +208,17 @@ def _module_only(vectors: Any, rows: list[dict[str, Any]], row: Any, exact: Any,
     index, info = build_vector_index(vectors)
     build_s = time.perf_counter() - begun
     faiss.omp_set_num_threads(1)
-    module = {**row(info["kind"], index, info["params"], build_s), "description": info}
+    return {**row(info["kind"], index, info["params"], build_s), "description": info}, index
+
+
+def _module_only(vectors: Any, rows: list[dict[str, Any]], row: Any, exact: Any,
+                 latency_q: Any, size: int, origin: Any, d: int, recall_q: Any
+                 ) -> dict[str, Any]:
+    """measure_size without the sweeps: exact search vs index.vectors' choice."""
+    import faiss
+
+    module, index = _build_module(vectors, row, size)
+    info = module["description"]
     threads = []
     for kind, searched in (("IndexFlatIP", exact), (info["kind"], index)):
         timings = {}

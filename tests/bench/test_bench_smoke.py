@@ -44,12 +44,17 @@ def test_ingest(corpus_dir: Path, tmp_path: Path) -> None:
     assert result["breakdown"]["tokenizer_calls"] > 0
 
 
-def test_retrieval(tmp_path: Path) -> None:
+def retrieval_inputs(tmp_path: Path) -> None:
+    """db.npy: 500 random unit vectors; q.npy: 40 queries near the first 40 of them."""
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(500, 16)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     np.save(tmp_path / "db.npy", vectors)
     np.save(tmp_path / "q.npy", vectors[:40] + 0.01)
+
+
+def test_retrieval(tmp_path: Path) -> None:
+    retrieval_inputs(tmp_path)
     res = retrieval.measure_size(str(tmp_path / "db.npy"), str(tmp_path / "q.npy"), "random",
                                  repeats=1, latency_queries=20, recall_queries=20,
                                  ef_search=[16, 64], nprobe=[1, 4])
@@ -65,11 +70,7 @@ def test_retrieval(tmp_path: Path) -> None:
 
 
 def test_retrieval_module_only_scores_what_the_store_builds(tmp_path: Path) -> None:
-    rng = np.random.default_rng(0)
-    vectors = rng.normal(size=(500, 16)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    np.save(tmp_path / "db.npy", vectors)
-    np.save(tmp_path / "q.npy", vectors[:40] + 0.01)
+    retrieval_inputs(tmp_path)
     res = retrieval.measure_size(str(tmp_path / "db.npy"), str(tmp_path / "q.npy"), "random",
                                  repeats=1, latency_queries=20, recall_queries=20,
                                  ef_search=[16], nprobe=[1], module=True, sweep=False)
