@@ -189,7 +189,6 @@ def write_generation(
             index, built["search"] = vector_index.build_vector_index(
                 matrix, exact_max=vector_index.EXACT_MAX_VECTORS)
             faiss.write_index(index, str(directory / VECTORS))
-            checkpoint("vectors written")
         except BaseException as err:  # re-raised in the calling thread
             built["error"] = err
 
@@ -203,6 +202,9 @@ def write_generation(
         vectors_thread.join()
     if "error" in built:
         raise built["error"]
+    # Marked here, not in the thread: checkpoints then come in one fixed order (the kill test
+    # relies on the Nth checkpoint being the same step in every run).
+    checkpoint("vectors written")
     search: dict[str, Any] = built["search"]
     manifest = {**manifest, "faiss_index": search}
     (directory / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2), encoding="utf-8")

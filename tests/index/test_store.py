@@ -355,3 +355,24 @@ def test_a_large_index_is_approximate_recorded_and_configured_on_open(
     stored = read_stored(tmp_path / GENERATION, ["big.txt"])["big.txt"]
     np.testing.assert_allclose(stored.vectors, vectors, atol=1e-3)
     index.close()
+
+
+def test_write_generation_marks_its_checkpoints_in_one_order_from_one_thread(
+        tmp_path: Path, embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The vectors are built in a second thread; the kill test counts checkpoints to kill at
+    # the Nth, so they must come from the calling thread in a fixed order (regression: the
+    # thread's own checkpoint made the Nth step differ between runs).
+    import threading
+
+    from index import store
+
+    seen: list[tuple[str, str]] = []
+    monkeypatch.setattr(store, "checkpoint",
+                        lambda step: seen.append((step, threading.current_thread().name)))
+    write_index(tmp_path, embedder)  # write_generation, then publish
+    assert {thread for _, thread in seen} == {threading.current_thread().name}
+    assert [step for step, _ in seen][:12] == [
+        "generation directory created", "schema created", "documents inserted",
+        "chunks inserted", "full-text index built", "database committed", "vectors written",
+        "manifest written", "vectors.faiss fsynced", "chunks.sqlite fsynced",
+        "manifest.json fsynced", "generation directory fsynced"]
