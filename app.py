@@ -47,7 +47,7 @@ from index.embedder import Embedder, MiniLMEmbedder  # noqa: E402
 from index.manifest import IndexLoadError  # noqa: E402
 from qa.answer import Answer, Citation  # noqa: E402
 from qa.config import default_model_cache  # noqa: E402
-from qa.live import LivePipeline, SerializedEmbedder, load_default, refreshed  # noqa: E402, F401
+from qa.live import LivePipeline, SerializedEmbedder, load_default  # noqa: E402
 from qa.pipeline import Pipeline  # noqa: E402
 from qa.remote import RemotePipeline, RemotePipelines, WorkerError  # noqa: E402
 

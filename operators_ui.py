@@ -5,7 +5,7 @@ The tab manages one corpus directory ($RAG_CORPUS_DIR, else data/corpus) and ind
 whole into the live index ($RAG_INDEX_DIR, else var/index). Uploads are first staged in a
 temporary directory under their sanitized names; the plan shows what "Ingest" would do to the
 corpus with them in it, and only "Ingest" copies them into the corpus and indexes it. The chat
-picks up the new index generation on its next question (see app.LivePipeline).
+picks up the new index generation on its next question (see qa.live.LivePipeline).
 
 The plain functions (stage_uploads, plan_rows, ingest_uploads, remove, stats_markdown) hold the
 logic and are tested with fakes; `build` only wires them to Gradio components.

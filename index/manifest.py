@@ -49,12 +49,11 @@ def make_manifest(
     documents: Mapping[str, Mapping[str, Any]],
     chunking: Mapping[str, int],
     built_at: str,
-    faiss_index: Mapping[str, Any] | None = None,
     previous_generation: str | None = None,
 ) -> dict[str, Any]:
     """The manifest as a plain JSON-ready dict (documents: doc_id -> hash, title, chunk count).
 
-    faiss_index is filled in by index.store.write_generation, which chooses the index.
+    "faiss_index" is added by index.store.write_generation, which chooses the index.
     previous_generation names the generation this one replaced, which is kept on disk until the
     next build succeeds (see index.store.prune).
     """
@@ -63,7 +62,6 @@ def make_manifest(
         "embedding_model": embedding_model,
         "dimension": dimension,
         "chunk_count": chunk_count,
-        "faiss_index": dict(faiss_index or {}),
         "chunking": dict(chunking),
         "documents": {k: dict(v) for k, v in sorted(documents.items())},
         "built_at": built_at,
