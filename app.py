@@ -31,6 +31,9 @@ if __name__ == "__main__":
     _remote = RemotePipelines(
         worker_command(default_index_root(), default_corpus_dir(), default_model_cache()),
         lambda: local_embedder())
+    from lean_imports import skip_gradio_stub_writing
+
+    skip_gradio_stub_writing()
 
 import html  # noqa: E402
 import re  # noqa: E402

@@ -92,8 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout = sys.stderr
 
     from ingest.cli import prepare_environment
+    from lean_imports import block_unused_imports
 
     prepare_environment()
+    block_unused_imports()
     from qa.live import LivePipeline, load_default
 
     live = LivePipeline(lambda: load_default(args.index, args.corpus, args.models))

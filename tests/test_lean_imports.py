@@ -1,0 +1,72 @@
+"""lean_imports: gradio without its stub rewriting, transformers without scipy, each checked
+in a fresh interpreter (both act on the process's import machinery)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from index import PROJECT_ROOT
+
+
+def run_python(code: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_gradio_imports_without_rewriting_its_stubs_and_still_builds_components() -> None:
+    seen = run_python("""
+import json, lean_imports
+first = lean_imports.skip_gradio_stub_writing()
+import gradio as gr, gradio.component_meta as meta
+again = lean_imports.skip_gradio_stub_writing()
+with gr.Blocks() as demo:
+    box = gr.Textbox(label="Question")
+    chat = gr.Chatbot()
+    box.submit(lambda q: q, box, box)
+print(json.dumps({"first": first, "again": again, "label": box.label,
+                  "stub_writer_off": meta.create_or_modify_pyi is lean_imports._write_no_stub,
+                  "events": len(demo.fns)}))
+""")
+    assert seen == {"first": True, "again": False, "label": "Question", "stub_writer_off": True,
+                    "events": 1}
+
+
+def test_without_the_shortcut_gradio_keeps_its_own_stub_writer() -> None:
+    seen = run_python("""
+import json, gradio.component_meta as meta, lean_imports
+print(json.dumps({"own": meta.create_or_modify_pyi is not lean_imports._write_no_stub,
+                  "late": lean_imports.skip_gradio_stub_writing()}))
+""")
+    assert seen == {"own": True, "late": False}
+
+
+def test_transformers_loads_without_scipy_once_it_is_blocked() -> None:
+    seen = run_python("""
+import json, lean_imports
+blocked = lean_imports.block_unused_imports()
+import transformers.modeling_utils
+from transformers.utils import is_scipy_available
+try:
+    import scipy
+    importable = True
+except ImportError:
+    importable = False
+import sys
+print(json.dumps({"blocked": blocked, "scipy_seen": is_scipy_available(),
+                  "importable": importable,
+                  "loaded": sorted(m for m in sys.modules if m.startswith("scipy."))}))
+""")
+    assert seen == {"blocked": ["scipy"], "scipy_seen": False, "importable": False,
+                    "loaded": []}
+
+
+def test_a_module_already_imported_is_left_alone() -> None:
+    seen = run_python("""
+import json, scipy, lean_imports
+print(json.dumps({"blocked": lean_imports.block_unused_imports(), "kept": scipy.__name__}))
+""")
+    assert seen == {"blocked": [], "kept": "scipy"}
