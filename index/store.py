@@ -64,7 +64,7 @@ CREATE TABLE documents (
     doc_id TEXT PRIMARY KEY, title TEXT NOT NULL, source_path TEXT NOT NULL,
     content_hash TEXT NOT NULL, text TEXT NOT NULL);
 CREATE TABLE chunks (
-    row INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL UNIQUE,
+    row INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL,
     doc_id TEXT NOT NULL REFERENCES documents(doc_id),
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, title TEXT NOT NULL, text TEXT NOT NULL);
 CREATE VIRTUAL TABLE chunks_fts USING fts5(
@@ -240,6 +240,9 @@ def _write_database(path: Path, documents: Sequence[Document], chunks: Sequence[
              enumerate(chunks)],
         )
         checkpoint("chunks inserted")
+        # Built after the inserts: one sort instead of a B-tree insert per row (0.3-0.4 s at
+        # 200k chunks); a duplicate chunk id still fails the whole write.
+        db.execute("CREATE UNIQUE INDEX chunks_chunk_id ON chunks(chunk_id)")
         db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
         checkpoint("full-text index built")
         db.commit()

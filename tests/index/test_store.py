@@ -176,6 +176,28 @@ def test_write_generation_refuses_mismatched_vectors(tmp_path: Path,
                          embedder.embed(["a", "b"]), {"dimension": embedder.dimension})
 
 
+def test_a_duplicate_chunk_id_fails_the_write(tmp_path: Path, embedder: FakeEmbedder) -> None:
+    """The unique index on chunk_id is built after the inserts (faster); it must still refuse."""
+    doc = Document("notes.txt", "notes", TEXT, "corpus/notes.txt",
+                   hashlib.sha256(TEXT.encode()).hexdigest())
+    twice = [chunk_of(SENTENCES[0]), chunk_of(SENTENCES[0])]
+    manifest = make_manifest(
+        embedding_model=embedder.model_id, dimension=embedder.dimension, chunk_count=2,
+        documents={"notes.txt": {"sha256": doc.content_hash, "title": "notes", "chunks": 2}},
+        chunking={"max_tokens": 16, "overlap_tokens": 0}, built_at="2024-01-01T00:00:00+00:00")
+    with pytest.raises(sqlite3.IntegrityError, match="chunk_id"):
+        write_generation(tmp_path / GENERATION, [doc], twice,
+                         embedder.embed([SENTENCES[0]] * 2), manifest)
+    assert current_generation(tmp_path) is None
+
+
+def test_chunk_ids_are_looked_up_through_an_index(loaded: Index) -> None:
+    with sqlite3.connect(loaded.generation / DATABASE) as db:
+        plan = " ".join(str(r) for r in db.execute(
+            "EXPLAIN QUERY PLAN SELECT row FROM chunks WHERE chunk_id = ?", ("x",)))
+    assert "USING COVERING INDEX chunks_chunk_id" in plan or "USING INDEX" in plan
+
+
 def load_error(root: Path, model_id: str = "fake/bag-of-words", dimension: int = 10) -> str:
     with pytest.raises(IndexLoadError) as caught:
         open_index(root, model_id, dimension)
