@@ -14,6 +14,7 @@ from index.vectors import (
     EXACT_MAX_VECTORS,
     build_vector_index,
     configure_search,
+    exact_top_k,
     ivf_lists,
     measure_recall,
     read_vectors,
@@ -34,6 +35,26 @@ def test_recall_at_k_counts_shared_ids_per_row() -> None:
     truth = np.array([[2, 1], [3, 4]])
     assert recall_at_k(found, truth, 2) == 0.75
     assert recall_at_k(np.zeros((0, 2)), np.zeros((0, 2)), 2) == 1.0
+
+
+@pytest.mark.parametrize("block", [7, 1 << 17])
+def test_exact_top_k_agrees_with_faiss_flat_search(block: int) -> None:
+    rows, queries = unit_rows(500, seed=1), unit_rows(30, seed=2)
+    flat = faiss.IndexFlatIP(rows.shape[1])
+    flat.add(rows)
+    scores, expected = flat.search(queries, 10)
+    found = exact_top_k(queries, rows, 10, block=block)
+    assert found.shape == (30, 10)
+    # Same ids, best first; where two scores tie to float precision the order may differ.
+    got_scores = np.take_along_axis(queries @ rows.T, found, axis=1)
+    np.testing.assert_allclose(got_scores, scores, atol=1e-5)
+    assert recall_at_k(found, expected, 10) > 0.99
+
+
+def test_exact_top_k_breaks_ties_by_row_and_caps_k_at_the_rows() -> None:
+    rows = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [0.6, 0.8]], dtype=np.float32)
+    assert exact_top_k(np.array([[1.0, 0.0]]), rows, 3).tolist() == [[1, 2, 3]]
+    assert exact_top_k(np.array([[1.0, 0.0]]), rows, 10, block=3).tolist() == [[1, 2, 3, 0]]
 
 
 def test_ivf_lists_grow_with_the_square_root_and_stay_trainable() -> None:
