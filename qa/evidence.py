@@ -211,11 +211,17 @@ def select_evidence(question: str, scored: Sequence[Scored], documents: Sequence
     return [best]
 
 
-def adds_information(answer: str, question: str, evidence: str) -> bool:
-    """Whether `answer` says something from the evidence that the question did not.
+def new_information_share(answer: str, question: str, evidence: str) -> float:
+    """Share of what the evidence adds to the question (its terms the question lacks) that
+    `answer` carries; 0.0 when the evidence adds nothing.
 
-    "The US Trade Representative met her counterpart" restates the question; it answers
-    nothing, even though every word of it is supported.
-    Example: adds_information("Tai met Wang.", "Who met Wang?", "Tai met Wang.") -> True
+    "The US Trade Representative met her counterpart" restates the question: every word of it
+    is supported, but it carries none of the answer. A sentence that drops the answer span
+    ("The church was replaced by a third") carries little of it.
+    Example: new_information_share("Tai met Wang.", "Who met Wang?", "Tai met Wang in May.")
+        -> 0.5 (it has "tai", not "may")
     """
-    return bool((terms(answer) & terms(evidence)) - terms(question))
+    added = terms(evidence) - terms(question)
+    if not added:
+        return 0.0
+    return len(terms(answer) & added) / len(added)

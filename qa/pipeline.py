@@ -32,8 +32,8 @@ from qa.config import REFUSAL, Settings
 from qa.context import build_messages, passage_sentences
 from qa.evidence import (
     Scored,
-    adds_information,
     inverse_document_frequency,
+    new_information_share,
     offers_answer_type,
     score_sentences,
     select_evidence,
@@ -187,9 +187,10 @@ class Pipeline:
 
     def _faithful(self, sentence: CitedSentence, query: str, evidence: str,
                   chosen: Sequence[Scored]) -> bool:
-        """Close in meaning to the evidence, not a mere restatement of the question, and holding
-        the kind of thing asked for (a date for "when") whenever the evidence holds one."""
-        if not adds_information(sentence.text, query, evidence):
+        """Carrying enough of what the evidence adds to the question (not a restatement of the
+        question, not a sentence that drops the answer), close in meaning to the evidence, and
+        holding the kind of thing asked for (a date for "when") whenever the evidence holds one."""
+        if new_information_share(sentence.text, query, evidence) < self.settings.min_new_share:
             return False
         if offers_answer_type(evidence, query) and not offers_answer_type(sentence.text, query):
             return False

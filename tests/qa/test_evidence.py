@@ -10,8 +10,8 @@ import pytest
 from qa.context import Sentence
 from qa.evidence import (
     HEADING_PENALTY,
-    adds_information,
     inverse_document_frequency,
+    new_information_share,
     offers_answer_type,
     question_type,
     score_sentences,
@@ -117,11 +117,15 @@ def test_select_evidence_adds_another_documents_sentence_only_for_missing_terms(
     assert select_evidence(q, [], [], lambda t: 1.0, 0.25) == []
 
 
-def test_adds_information() -> None:
-    assert adds_information("Tai met Wang.", "Who met Wang?", "Tai met Wang.")
-    assert not adds_information("Wang was met.", "Who met Wang?", "Tai met Wang.")
+def test_new_information_share_counts_what_the_evidence_adds() -> None:
+    evidence = "Tai met Wang in May."
+    assert new_information_share("Tai met Wang in May.", "Who met Wang?", evidence) == 1.0
+    assert new_information_share("Tai met Wang.", "Who met Wang?", evidence) == 0.5
+    assert new_information_share("Wang was met.", "Who met Wang?", evidence) == 0.0
     # new words the evidence does not hold are not information from it
-    assert not adds_information("Smith met Wang.", "Who met Wang?", "Tai met Wang.")
+    assert new_information_share("Smith met Wang.", "Who met Wang?", evidence) == 0.0
+    # evidence that only repeats the question adds nothing to carry
+    assert new_information_share("Tai met Wang.", "Tai met Wang?", "Tai met Wang.") == 0.0
 
 
 def test_how_many_wants_a_number_next_to_the_counted_thing() -> None:

@@ -82,9 +82,10 @@ def test_every_sentence_of_the_answer_carries_a_marker(index: Index,
                                                        embedder: FakeEmbedder) -> None:
     # the model forgot every marker; both sentences are supported by passage 1
     answer, _ = ask(index, embedder,
-                    ["It was launched in April 2022. The Security Initiative launched in 2022."])
+                    ["It was launched in April 2022. The Global Security Initiative launched in "
+                     "2022."])
     assert answer.text == ("It was launched in April 2022 [1]. "
-                           "The Security Initiative launched in 2022 [1].")
+                           "The Global Security Initiative launched in 2022 [1].")
     for start, end in split_sentences(answer.text):
         assert re.search(r"\[\d+\]", answer.text[start:end])
 
@@ -188,7 +189,7 @@ class LoggingGenerator(FakeGenerator):
 def test_stream_shows_only_checked_sentences_while_the_model_writes(
         index: Index, embedder: FakeEmbedder) -> None:
     log: list[tuple[str, object]] = []
-    second = "The Security Initiative was launched in 2022."
+    second = "The Global Security Initiative was launched in 2022."
     reply = f"{LAUNCH[:-1]} [1]. Tai met Joe Biden in 1999. {second}"
     pipeline = Pipeline(index, embedder, LoggingGenerator([reply], log), NO_CALIBRATION)
     for event in pipeline.stream(QUESTION):
@@ -196,7 +197,7 @@ def test_stream_shows_only_checked_sentences_while_the_model_writes(
 
     events = [e for kind, e in log if kind == "event"]
     first = "The Global Security Initiative was launched in April 2022 [1]."
-    both = f"{first} The Security Initiative was launched in 2022 [1]."
+    both = f"{first} The Global Security Initiative was launched in 2022 [1]."
     assert events[:-1] == [first, both]
     assert isinstance(events[-1], Answer) and events[-1].text == both
     # The first sentence appeared as soon as the next one began ("Tai"), long before the
@@ -218,8 +219,18 @@ def test_timings(index: Index, embedder: FakeEmbedder) -> None:
     assert 0 <= t.retrieval_s <= t.ttft_s <= t.total_s
 
 
+def test_a_sentence_that_drops_most_of_the_answer_gives_way_to_the_quote(
+        index: Index, embedder: FakeEmbedder) -> None:
+    # Supported word for word, but of what the evidence adds to the question ("Global",
+    # "April", "2022") it carries only "2022": below min_new_share (0.5).
+    answer, _ = ask(index, embedder, ["The Security Initiative was launched in 2022."])
+    assert answer.quoted
+    assert answer.text == f"“{LAUNCH}” [1]"
+    assert answer.rejected == ("The Security Initiative was launched in 2022.",)
+
+
 def test_each_question_gets_the_next_reply(index: Index, embedder: FakeEmbedder) -> None:
-    second = "The Security Initiative was launched in 2022."
+    second = "The Global Security Initiative was launched in 2022."
     generator = FakeGenerator([LAUNCH, second])
     pipeline = Pipeline(index, embedder, generator, NO_CALIBRATION)
     assert pipeline.answer(QUESTION).text == f"{LAUNCH[:-1]} [1]."
