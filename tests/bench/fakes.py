@@ -23,8 +23,13 @@ class FakeSentenceTransformer:
 
 
 def ask(question: str) -> dict[str, Any]:
-    """Like app.ask, without a pipeline: echoes the question."""
-    return {"answer": f"echo: {question}", "abstained": False, "citations": [],
+    """Like app.ask, without a pipeline: echoes the question (refuses it when the environment
+    has FAKE_ASK_REFUSES=1)."""
+    import os
+
+    refuses = os.environ.get("FAKE_ASK_REFUSES") == "1"
+    return {"answer": "I can't find this in the documents." if refuses else f"echo: {question}",
+            "abstained": refuses, "citations": [],
             "timings": {"retrieval_s": 0.0, "ttft_s": 0.0, "total_s": 0.0}}
 
 

@@ -107,6 +107,14 @@ def test_coldstart(tmp_path: Path) -> None:
             "target_met", "breakdown_steps_s"} <= set(result)
 
 
+def test_coldstart_refuses_to_time_a_refusal(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # A refused question never reaches the model, so it would time a start without generation.
+    monkeypatch.setenv("FAKE_ASK_REFUSES", "1")
+    with pytest.raises(RuntimeError, match="refused"):
+        coldstart.launch_to_answer(tmp_path, command=[sys.executable, "-m", "tests.bench.fakes"])
+
+
 def test_peers_ours(tmp_path: Path) -> None:
     assert peers.chunk_texts(["ab", "cd"], 2, 4) == ["ab cd", "cd ab"]
     rng = np.random.default_rng(0)
