@@ -142,7 +142,8 @@ class Pipeline:
                          query=query, confidence=confidence)
             return
         documents = [r.chunk.doc_id for r in retrieved]
-        chosen = select_evidence(query, scored, documents, self.idf(), s.second_sentence_gain)
+        chosen = select_evidence(query, scored, documents, self.idf(), s.second_sentence_gain,
+                                 s.same_passage_margin)
         retrieval_s = time.perf_counter() - started
 
         passages = [r.chunk.text for r in retrieved]
