@@ -39,11 +39,6 @@ class Settings:
     # the share of the question a second document's sentence must add to join the evidence.
     coverage_weight: float = 0.7
     second_sentence_gain: float = 0.25
-    # Otherwise the best passage's runner-up sentence joins when it scores within this margin
-    # of the best. Measured on the evidence chosen for SQuAD tune questions (seed 2): it holds
-    # the answer for 0.764 -> 0.799 of them at 0.2 (27 of 199 get a second sentence), citation
-    # precision unchanged; eval/qa.jsonl unchanged at 0.871 (docs/BENCHMARK.md).
-    same_passage_margin: float | None = 0.2
     # Refuse without calling the model when the best passage's cosine similarity is below this.
     # Measured on the default corpus: on-topic questions 0.45-0.75, off-topic ones below 0.2.
     min_relevance: float = 0.30
@@ -68,5 +63,3 @@ class Settings:
             raise ValueError("context_passages must be between 1 and top_k")
         if self.dense_weight <= 0:
             raise ValueError("dense_weight must be positive")
-        if self.same_passage_margin is not None and self.same_passage_margin < 0:
-            raise ValueError("same_passage_margin must be >= 0 (or None: never)")

@@ -188,16 +188,11 @@ def score_sentences(question: str, question_vector: np.ndarray, sentences: Seque
 
 
 def select_evidence(question: str, scored: Sequence[Scored], documents: Sequence[str],
-                    idf: Callable[[str], float], min_gain: float,
-                    same_passage_margin: float | None = None) -> list[Scored]:
-    """The best sentence, plus the best one from another document if it adds question terms,
-    else (with `same_passage_margin`) the best other sentence of the same passage scoring
-    within that margin of the best.
+                    idf: Callable[[str], float], min_gain: float) -> list[Scored]:
+    """The best sentence, plus the best one from another document if it adds question terms.
 
-    `documents[p - 1]` is the document of passage p. The other document's sentence must cover
-    at least `min_gain` (IDF-weighted share) of the question that the first does not. The
-    same-passage sentence catches answers split over two sentences ("... the dukes. They used
-    the church to unify ...") at no cost in citations: both cite the same passage.
+    `documents[p - 1]` is the document of passage p. The second sentence must cover at least
+    `min_gain` (IDF-weighted share) of the question that the first does not.
     """
     if not scored:
         return []
@@ -213,12 +208,6 @@ def select_evidence(question: str, scored: Sequence[Scored], documents: Sequence
         if gain >= min_gain:
             return [best, other]
         break  # only the best sentence of another document is considered
-    if same_passage_margin is not None:
-        for other in scored[1:]:
-            if other.sentence.passage == best.sentence.passage:
-                if best.score - other.score <= same_passage_margin:
-                    return [best, other]
-                break  # only the passage's runner-up is considered
     return [best]
 
 

@@ -142,8 +142,7 @@ class Pipeline:
                          query=query, confidence=confidence)
             return
         documents = [r.chunk.doc_id for r in retrieved]
-        chosen = select_evidence(query, scored, documents, self.idf(), s.second_sentence_gain,
-                                 s.same_passage_margin)
+        chosen = select_evidence(query, scored, documents, self.idf(), s.second_sentence_gain)
         retrieval_s = time.perf_counter() - started
 
         passages = [r.chunk.text for r in retrieved]

@@ -7,11 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from qa.config import Settings
 from qa.context import Sentence
 from qa.evidence import (
     HEADING_PENALTY,
-    Scored,
     inverse_document_frequency,
     new_information_share,
     offers_answer_type,
@@ -117,29 +115,6 @@ def test_select_evidence_adds_another_documents_sentence_only_for_missing_terms(
                                0.25)
     assert [s.sentence for s in same_doc] == [a]
     assert select_evidence(q, [], [], lambda t: 1.0, 0.25) == []
-
-
-def test_select_evidence_adds_the_passages_runner_up_when_it_scores_close() -> None:
-    # Passage 1 holds the best sentence and a runner-up; passage 2 another document's sentence
-    # that adds nothing the question asks for.
-    best = Scored(Sentence(1, 0, 20, "The dukes built it."), 0.6, 0.5, 1.00)
-    other_doc = Scored(Sentence(2, 0, 20, "Unrelated words."), 0.5, 0.0, 0.90)
-    runner_up = Scored(Sentence(1, 21, 60, "They used the church to unify."), 0.5, 0.5, 0.85)
-    scored = [best, other_doc, runner_up]
-    docs = ["one.txt", "two.txt"]
-    idf = lambda t: 1.0  # noqa: E731
-    q = "Who used the church to unify themselves?"
-    assert select_evidence(q, scored, docs, idf, 0.25, 0.2) == [best, runner_up]
-    assert select_evidence(q, scored, docs, idf, 0.25, 0.1) == [best]  # 0.15 behind: too far
-    assert select_evidence(q, scored, docs, idf, 0.25) == [best]  # no margin: never
-    # Only the first of the passage's other sentences in the (best-first) list is considered.
-    far = Scored(Sentence(1, 61, 80, "Far below."), 0.1, 0.0, 0.1)
-    assert select_evidence(q, [best, far, runner_up], docs, idf, 0.25, 0.2) == [best]
-
-
-def test_settings_refuse_a_negative_same_passage_margin() -> None:
-    with pytest.raises(ValueError, match="same_passage_margin"):
-        Settings(same_passage_margin=-0.1)
 
 
 def test_new_information_share_counts_what_the_evidence_adds() -> None:
