@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.cli import Parser, fail, prepare_environment
+from ingest.cli import Parser, prepare_environment
 
 EXAMPLES = """examples:
   python -m eval.squad --out var/squad-tune --limit 400 --seed 2
@@ -93,10 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.max_false_refusal < 1:
         parser.error("--max-false-refusal must be in [0, 1)")
 
-    from eval.questions import QuestionFileError, load_questions
-    from eval.run import ensure_eval_index, load_corpus
+    from eval.run import open_question_set
     from index.embedder import MiniLMEmbedder
-    from index.store import open_index
     from qa.abstain import DEFAULT_CALIBRATION, FEATURES, Calibration
     from qa.config import Settings
     from qa.pipeline import Pipeline
@@ -106,29 +104,18 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(calibration=None)
     rows, labels, groups, names = [], [], [], []
     for group, (qfile, corpus) in enumerate(args.set):
-        qpath, cpath = Path(qfile), Path(corpus)
-        if not qpath.is_file():
-            fail(parser.prog, f"{qpath}: no such question file", 2)
-        if not cpath.is_dir():
-            fail(parser.prog, f"{cpath}: no such corpus directory", 2)
-        documents, _ = load_corpus(cpath)
-        try:
-            questions = load_questions(qpath, {d.doc_id: d.text for d in documents})
-        except QuestionFileError as err:
-            fail(parser.prog, str(err), 2)
-        index = open_index(ensure_eval_index(cpath, documents, embedder), embedder.model_id,
-                           embedder.dimension)
+        questions, index = open_question_set(parser.prog, qfile, corpus, embedder)
         pipeline = Pipeline(index, embedder, _NoGenerator(), settings)
         from tqdm import tqdm
 
-        for q in tqdm(questions, desc=qpath.name, unit="question"):
+        for q in tqdm(questions, desc=Path(qfile).name, unit="question"):
             _, scored, signals = pipeline.evidence(q.question)
             if not scored:  # refused by min_relevance whatever the calibration says
                 continue
             rows.append([signals[f] for f in FEATURES])
             labels.append(float(q.answerable))
             groups.append(group)
-        names.append(str(qpath))
+        names.append(str(qfile))
 
     x, y, g = np.array(rows), np.array(labels), np.array(groups)
     weight = np.zeros(len(y))

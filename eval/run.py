@@ -56,6 +56,29 @@ def ensure_eval_index(corpus: Path, documents: Sequence[Document], embedder: Emb
     return root
 
 
+def open_question_set(prog: str, qfile: str | Path, corpus: str | Path,
+                      embedder: Embedder) -> tuple[list[Question], Index]:
+    """A `--set QUESTIONS CORPUS` pair: its questions and the opened eval index of its corpus.
+    Exits 2 with one line naming the file when either is missing or the questions are bad."""
+    from eval.questions import QuestionFileError, load_questions
+    from index.store import open_index
+    from ingest.cli import fail
+
+    qpath, cpath = Path(qfile), Path(corpus)
+    if not qpath.is_file():
+        fail(prog, f"{qpath}: no such question file", 2)
+    if not cpath.is_dir():
+        fail(prog, f"{cpath}: no such corpus directory", 2)
+    documents, _ = load_corpus(cpath)
+    try:
+        questions = load_questions(qpath, {d.doc_id: d.text for d in documents})
+    except QuestionFileError as err:
+        fail(prog, str(err), 2)
+    index = open_index(ensure_eval_index(cpath, documents, embedder), embedder.model_id,
+                       embedder.dimension)
+    return questions, index
+
+
 def _span(chunk: Chunk) -> Span:
     return Span(chunk.doc_id, chunk.start, chunk.end)
 

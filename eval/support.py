@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ingest.cli import Parser, fail, prepare_environment
+from ingest.cli import Parser, prepare_environment
 
 EXAMPLES = """examples:
   python -m eval.support --set eval/qa.jsonl data/corpus \\
@@ -139,10 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be positive")
 
-    from eval.questions import QuestionFileError, load_questions
-    from eval.run import ensure_eval_index, load_corpus
+    from eval.run import open_question_set
     from index.embedder import MiniLMEmbedder
-    from index.store import open_index
     from qa.config import Settings, default_model_cache
     from qa.generator import SmolLM2Generator
     from qa.pipeline import Pipeline
@@ -151,23 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     generator = SmolLM2Generator(default_model_cache())
     table: dict[str, dict[str, dict[str, float]]] = {}
     for qfile, corpus in args.set:
-        qpath, cpath = Path(qfile), Path(corpus)
-        if not qpath.is_file():
-            fail(parser.prog, f"{qpath}: no such question file", 2)
-        if not cpath.is_dir():
-            fail(parser.prog, f"{cpath}: no such corpus directory", 2)
-        documents, _ = load_corpus(cpath)
-        try:
-            questions = load_questions(qpath, {d.doc_id: d.text for d in documents})
-        except QuestionFileError as err:
-            fail(parser.prog, str(err), 2)
+        questions, index = open_question_set(parser.prog, qfile, corpus, embedder)
         if args.limit:
             questions = [q for q in questions if q.answerable][:args.limit]
-        index = open_index(ensure_eval_index(cpath, documents, embedder), embedder.model_id,
-                           embedder.dimension)
         pipeline = Pipeline(index, embedder, generator, Settings(min_new_share=_ANY_SHARE))
         recorded = record(questions, pipeline)
-        table[str(qpath)] = {f"{s:g}": score(recorded, s) for s in args.shares}
+        table[str(qfile)] = {f"{s:g}": score(recorded, s) for s in args.shares}
     print_table(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     command = "python -m eval.support " + " ".join(sys.argv[1:] if argv is None else argv)
