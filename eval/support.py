@@ -89,6 +89,7 @@ def record(questions: Sequence[Any], pipeline: Any) -> list[Recorded]:
     from qa.evidence import new_information_share
 
     log: list[tuple[str, tuple[int, ...], float]] = []
+    chosen_log: list[Any] = []
     checks = type(pipeline)._faithful
 
     def logged(self: Any, sentence: Any, query: str, evidence: str, chosen: Any) -> bool:
@@ -99,7 +100,6 @@ def record(questions: Sequence[Any], pipeline: Any) -> list[Recorded]:
         chosen_log.append(chosen)
         return ok
 
-    chosen_log: list[Any] = []
     pipeline._faithful = logged.__get__(pipeline)
     out = []
     for q in tqdm([q for q in questions if q.answerable], desc="recording", unit="question"):

@@ -119,7 +119,8 @@ def exact_top_k(queries: np.ndarray, vectors: np.ndarray, k: int,
     scores: list[list[np.ndarray]] = [[] for _ in queries]
     for start in range(0, n, block):
         part = queries @ vectors[start:start + block].T
-        kth = np.partition(part, -min(k, part.shape[1]), axis=1)[:, -min(k, part.shape[1])]
+        keep = min(k, part.shape[1])
+        kth = np.partition(part, -keep, axis=1)[:, -keep]
         for i, (row, bound) in enumerate(zip(part, kth, strict=True)):
             kept = np.flatnonzero(row >= bound)
             ids[i].append(kept + start)
