@@ -59,6 +59,8 @@ GENERATION_NAME = re.compile(r"gen-[\w.-]+")
 _KILL_AT = int(os.environ.get("RAG_TEST_KILL_AT") or 0)
 _checkpoints_passed = 0
 
+FTS_HASH_BYTES = 64 << 20  # FTS5's in-memory postings before it writes a segment (default 1 MiB)
+
 _SCHEMA = """
 CREATE TABLE documents (
     doc_id TEXT PRIMARY KEY, title TEXT NOT NULL, source_path TEXT NOT NULL,
@@ -243,6 +245,11 @@ def _write_database(path: Path, documents: Sequence[Document], chunks: Sequence[
         # Built after the inserts: one sort instead of a B-tree insert per row (0.3-0.4 s at
         # 200k chunks); a duplicate chunk id still fails the whole write.
         db.execute("CREATE UNIQUE INDEX chunks_chunk_id ON chunks(chunk_id)")
+        # FTS5 collects postings in a 1 MiB hash table by default and writes a segment each
+        # time it fills, then merges those segments again and again; with room for 64 MiB it
+        # writes far fewer (200k chunks: rebuild 3.3-4.2 s -> 2.2-2.4 s, bench.peers).
+        db.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('hashsize', ?)",
+                   (FTS_HASH_BYTES,))
         db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
         checkpoint("full-text index built")
         db.commit()
