@@ -1,10 +1,10 @@
-"""bench.answer: time to first token, answer time and tokens/s over eval/qa.jsonl; int8 vs fp32.
+"""bench.answer: time to first token, answer time and tokens/s over eval/qa.jsonl; CPU paths.
 
 The pipeline run answers every question with the same Pipeline the app builds (index of
 data/corpus under var/bench/answer-index), recording what the generator was asked and said.
 The baseline, in the same child process, is the bare model: one prefill and a fixed 64-token
-greedy decode. A second child compares int8 dynamic quantization with fp32 on the recorded
-prompts (bench.quantize).
+greedy decode. A second child compares SmolLM2's CPU paths (int8 dynamic quantization, and the
+app's fp16 decode weights) with plain fp32 on the recorded prompts (bench.quantize).
 
 Does not change qa/: the generator is wrapped, never edited.
 """
@@ -36,7 +36,7 @@ from index import PROJECT_ROOT  # noqa: E402
 EXAMPLES = """\
   python -m bench.answer
   python -m bench.answer --limit 20 --repeats 5
-  python -m bench.answer --skip-int8 --out var/bench/answer-fp32.json
+  python -m bench.answer --skip-variants --out var/bench/answer-only.json
 """
 TARGET_TTFT_S = 1.0
 TARGET_TOTAL_S = 4.0
@@ -140,19 +140,20 @@ def measure_answers(questions: list[str], index_root: str, corpus: str, cache: s
 
 def main(argv: list[str] | None = None) -> int:
     parser = bench_parser("answer", "Time to first token, total answer time and tokens/s "
-                          "over the eval questions, vs the bare model; int8 vs fp32 SmolLM2. "
+                          "over the eval questions, vs the bare model; SmolLM2's int8 and "
+                          "fp16-decode paths vs fp32. "
                           "Each question is answered once (medians are over questions); "
-                          "--repeats times the bare-model and int8 speed runs.", EXAMPLES,
+                          "--repeats times the bare-model and variant speed runs.", EXAMPLES,
                           repeats=3)
     parser.add_argument("--qa", type=Path, default=PROJECT_ROOT / "eval" / "qa.jsonl",
                         metavar="FILE", help="question file (default eval/qa.jsonl)")
     parser.add_argument("--limit", type=int, default=None, metavar="N",
                         help="only the first N questions")
-    parser.add_argument("--int8-prompts", type=int, default=12, metavar="N",
-                        help="recorded prompts whose greedy replies are compared between int8 "
-                             "and fp32 (default 12; each costs two full generations)")
-    parser.add_argument("--skip-int8", action="store_true",
-                        help="skip the int8 quantization comparison")
+    parser.add_argument("--variant-prompts", type=int, default=12, metavar="N",
+                        help="recorded prompts whose greedy replies are compared between fp32 "
+                             "and each variant (default 12; each costs three generations)")
+    parser.add_argument("--skip-variants", action="store_true",
+                        help="skip the int8 / fp16-decode vs fp32 comparison")
     args = parser.parse_args(argv)
     if not args.qa.is_file():
         parser.error(f"--qa {args.qa}: no such question file")
@@ -174,10 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     result["targets"] = {"ttft_p50_s": TARGET_TTFT_S, "total_p50_s": TARGET_TOTAL_S,
                          "ttft_met": result.get("ttft_p50_s", 99) <= TARGET_TTFT_S,
                          "total_met": result.get("total_p50_s", 99) <= TARGET_TOTAL_S}
-    if not args.skip_int8:
-        result["int8"] = run_child("bench.quantize:compare_int8", {
+    if not args.skip_variants:
+        result["variants"] = run_child("bench.quantize:compare_variants", {
             "cache": str(default_model_cache()), "prompts_file": str(prompts_file),
-            "repeats": args.repeats, "limit": args.int8_prompts})
+            "repeats": args.repeats, "limit": args.variant_prompts})
     write_result(args.out, {"bench": "answer", **result})
     print_summary(result)
     print(f"wrote {args.out}")
@@ -197,11 +198,13 @@ def print_summary(r: dict[str, Any]) -> None:
               f"{r['raw_model']['decode_tokens_per_s']:.1f} (ratio "
               f"{r['tokens_per_s_vs_raw_decode']:.2f}); bare prefill "
               f"{r['raw_model']['prefill_tokens_per_s']:.0f} tokens/s")
-    if "int8" in r:
-        q = r["int8"]
-        print(f"  int8 vs fp32: prefill x{q['int8_vs_fp32_prefill']:.2f}, decode "
-              f"x{q['int8_vs_fp32_decode']:.2f}; greedy replies differ on "
-              f"{q['replies_differ']}/{q['prompts_compared']} prompts")
+    variants = r.get("variants") or {}
+    for name in ("int8", "fp16_decode"):
+        if name in variants:
+            q = variants[name]
+            print(f"  {name} vs fp32: prefill x{q['prefill_vs_fp32']:.2f}, decode "
+                  f"x{q['decode_vs_fp32']:.2f}; greedy replies differ on "
+                  f"{q['replies_differ']}/{variants['prompts_compared']} prompts")
 
 
 if __name__ == "__main__":

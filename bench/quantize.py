@@ -1,17 +1,21 @@
-"""SmolLM2 speed and int8 dynamic quantization, measured outside the app's generator.
+"""SmolLM2's CPU paths, measured against plain fp32 outside the app's generator.
 
 `speed` times one prefill (a forward pass over the prompt) and a fixed-length greedy decode;
-`compare_int8` runs it for the fp32 model and for torch.ao.quantization.quantize_dynamic's
-int8 nn.Linear version, and compares their greedy replies to the same prompts.
+`compare_variants` runs it for the fp32 model and for each variant in VARIANTS, and compares
+their greedy replies to the same prompts:
+  - "int8": torch.ao.quantization.quantize_dynamic's int8 nn.Linear (weights and activations);
+  - "fp16_decode": qa.generator.half_weight_decode, what the app runs (fp16 weight copies for
+    single-token steps, fp32 for the prompt).
 
-Does not change qa/generator.py: it loads the same converted model directory the app uses
-(qa.generator.converted_model_dir) with plain transformers calls.
+Loads the same converted model directory the app uses (qa.generator.converted_model_dir) with
+plain transformers calls.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +41,17 @@ def quantize_int8(model: Any) -> Any:
     from torch.ao.quantization import quantize_dynamic
 
     return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def fp16_decode(model: Any) -> Any:
+    """The app's path: fp16 weight copies for decode steps (qa.generator.half_weight_decode)."""
+    from qa.generator import half_weight_decode
+
+    half_weight_decode(model)
+    return model
+
+
+VARIANTS: dict[str, Callable[[Any], Any]] = {"int8": quantize_int8, "fp16_decode": fp16_decode}
 
 
 def encode(tokenizer: Any, messages: list[dict[str, str]]) -> Any:
@@ -76,40 +91,49 @@ def greedy(model: Any, tokenizer: Any, messages: list[dict[str, str]], max_new_t
                                 skip_special_tokens=True))
 
 
-def compare_int8(cache: str, prompts_file: str, repeats: int, limit: int | None = None,
-                 new_tokens: int = 64, max_new_tokens: int = 80) -> dict[str, Any]:
-    """fp32 vs int8: speeds (median of `repeats`) and how many greedy replies differ among
-    the first `limit` recorded prompts."""
+def compare_variants(cache: str, prompts_file: str, repeats: int, limit: int | None = None,
+                     variants: Sequence[str] = tuple(VARIANTS), new_tokens: int = 64,
+                     max_new_tokens: int = 80) -> dict[str, Any]:
+    """fp32 vs each of `variants`: speeds (median of `repeats`, interleaved) and how many
+    greedy replies differ from fp32's among the first `limit` recorded prompts."""
     from tqdm import tqdm
 
     prompts = json.loads(Path(prompts_file).read_text(encoding="utf-8"))[:limit]
     tokenizer, fp32 = load_model(Path(cache))
-    begun = time.perf_counter()
-    int8 = quantize_int8(load_model(Path(cache))[1])
-    quantize_s = time.perf_counter() - begun
+    models = {"fp32": fp32}
+    prepare_s = {}
+    for name in variants:
+        begun = time.perf_counter()
+        models[name] = VARIANTS[name](load_model(Path(cache))[1])
+        prepare_s[name] = time.perf_counter() - begun
     inputs = encode(tokenizer, prompts[0])
-    speeds: dict[str, list[dict[str, float]]] = {"fp32": [], "int8": []}
-    speed(fp32, inputs, 4, tokenizer.eos_token_id)  # warm both before timing
-    speed(int8, inputs, 4, tokenizer.eos_token_id)
-    for _ in range(repeats):  # interleaved, so machine noise hits both alike
-        speeds["fp32"].append(speed(fp32, inputs, new_tokens, tokenizer.eos_token_id))
-        speeds["int8"].append(speed(int8, inputs, new_tokens, tokenizer.eos_token_id))
-    summary = {name: {key: median([r[key] for r in runs])
-                      for key in ("prefill_tokens_per_s", "decode_tokens_per_s")}
-               for name, runs in speeds.items()}
-    replies = []
-    for messages in tqdm(prompts, desc="greedy replies fp32 vs int8", unit="prompt"):
-        a = greedy(fp32, tokenizer, messages, max_new_tokens)
-        b = greedy(int8, tokenizer, messages, max_new_tokens)
-        replies.append({"question": messages[-1]["content"][-200:], "fp32": a, "int8": b})
-    differ = [r for r in replies if r["fp32"] != r["int8"]]
-    return {
-        "prompt_tokens": int(inputs["input_ids"].shape[1]), "new_tokens": new_tokens,
-        "repeats": repeats, "quantize_s": quantize_s, **summary,
-        "int8_vs_fp32_prefill": ratio(summary["int8"]["prefill_tokens_per_s"],
-                                      summary["fp32"]["prefill_tokens_per_s"]),
-        "int8_vs_fp32_decode": ratio(summary["int8"]["decode_tokens_per_s"],
-                                     summary["fp32"]["decode_tokens_per_s"]),
-        "prompts_compared": len(replies), "replies_differ": len(differ),
-        "differing_examples": differ[:5],
-    }
+    for model in models.values():  # warm every model before timing
+        speed(model, inputs, 4, tokenizer.eos_token_id)
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in models}
+    for _ in range(repeats):  # interleaved, so machine noise hits all alike
+        for name, model in models.items():
+            runs[name].append(speed(model, inputs, new_tokens, tokenizer.eos_token_id))
+    speeds = {name: {key: median([r[key] for r in rs])
+                     for key in ("prefill_tokens_per_s", "decode_tokens_per_s")}
+              for name, rs in runs.items()}
+    replies: dict[str, list[dict[str, str]]] = {name: [] for name in variants}
+    for messages in tqdm(prompts, desc=f"greedy replies: fp32 vs {', '.join(variants)}",
+                         unit="prompt"):
+        reference = greedy(fp32, tokenizer, messages, max_new_tokens)
+        for name in variants:
+            reply = greedy(models[name], tokenizer, messages, max_new_tokens)
+            if reply != reference:
+                replies[name].append({"question": messages[-1]["content"][-200:],
+                                      "fp32": reference, name: reply})
+    result: dict[str, Any] = {"prompt_tokens": int(inputs["input_ids"].shape[1]),
+                              "new_tokens": new_tokens, "repeats": repeats,
+                              "prompts_compared": len(prompts), "fp32": speeds["fp32"]}
+    for name in variants:
+        result[name] = {
+            **speeds[name], "prepare_s": prepare_s[name],
+            "prefill_vs_fp32": ratio(speeds[name]["prefill_tokens_per_s"],
+                                     speeds["fp32"]["prefill_tokens_per_s"]),
+            "decode_vs_fp32": ratio(speeds[name]["decode_tokens_per_s"],
+                                    speeds["fp32"]["decode_tokens_per_s"]),
+            "replies_differ": len(replies[name]), "differing_examples": replies[name][:5]}
+    return result
