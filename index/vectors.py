@@ -3,7 +3,7 @@
 Exact inner-product search (IndexFlatIP) costs 40-100 ns per stored 384-dim vector per single
 query on this machine, more once the vectors outgrow the CPU cache, so it stays under 2 ms up to
 about EXACT_MAX_VECTORS rows. Above that,
-an inverted-file index (IndexIVFFlat, ~4 sqrt(n) k-means lists) answers in well under a
+an inverted-file index (IndexIVFFlat, ~2 sqrt(n) k-means lists) answers in well under a
 millisecond. `python -m bench.retrieval` measured both it and HNSW (docs/PERFORMANCE.md): at
 1e6 vectors IVF reached recall@10 0.97 at 0.27 ms, while HNSW (M 32, efConstruction 40) stayed
 below 0.86 even at efSearch 256, and took longer to build.
@@ -45,6 +45,11 @@ TARGET_RECALL = 0.95
 # 10: at 200k vectors training took 3.0-3.4 s instead of 4.0-4.9 s, and recall@10 on 1,000
 # SQuAD questions at the same nprobe was 0.973 instead of 0.978 (nprobe is calibrated anyway).
 TRAIN_PER_LIST = 40
+# Lists ~ 2 sqrt(n), the low end of faiss's usual 4-16 sqrt(n): training and assigning cost in
+# proportion to the lists, scanning in inverse proportion. At 200k vectors 512 lists built in
+# 1.7-1.9 s instead of 3.1-3.3 s with 1024, for a query p50 of 0.22 instead of 0.19 ms and
+# SQuAD-question recall@10 0.967 instead of 0.973 at the calibrated nprobe (var/exp/lists.py).
+LISTS_PER_SQRT = 2
 KMEANS_ITERATIONS = 5
 # Stored rows used to measure recall on build: 100 x 10 neighbours put the estimate within about
 # +-0.007 of the truth; the exact search behind it (exact_top_k) costs ~0.6 s of one core at
@@ -71,11 +76,12 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int = RECALL_K) -> floa
 
 
 def ivf_lists(n: int) -> int:
-    """Inverted lists for n vectors: a power of two near 4 sqrt(n), trainable from n points.
+    """Inverted lists for n vectors: a power of two near LISTS_PER_SQRT sqrt(n), trainable
+    from n points.
 
-    Example: ivf_lists(100_000) -> 1024; ivf_lists(1_000_000) -> 4096; ivf_lists(600) -> 8
+    Example: ivf_lists(200_000) -> 512; ivf_lists(1_000_000) -> 2048; ivf_lists(600) -> 8
     """
-    target = 4 * n ** 0.5
+    target = LISTS_PER_SQRT * n ** 0.5
     lists = 1
     while lists * 2 <= target * 1.1 and lists * 2 * TRAIN_PER_LIST <= max(n, TRAIN_PER_LIST):
         lists *= 2

@@ -58,8 +58,9 @@ def test_exact_top_k_breaks_ties_by_row_and_caps_k_at_the_rows() -> None:
 
 
 def test_ivf_lists_grow_with_the_square_root_and_stay_trainable() -> None:
-    assert ivf_lists(100_000) == 1024
-    assert ivf_lists(1_000_000) == 4096
+    assert ivf_lists(100_000) == 512
+    assert ivf_lists(200_000) == 512
+    assert ivf_lists(1_000_000) == 2048
     assert ivf_lists(600) * 40 <= 600
     assert ivf_lists(10) == 1
 
