@@ -18,7 +18,8 @@ from typing import Any
 
 # 2: faiss_index is index.vectors' description (kind chosen by size, float16, measured recall)
 # instead of the string "IndexFlatIP".
-FORMAT_VERSION = 2
+# 3: the FTS5 index is contentless and in its own file, lexical.sqlite.
+FORMAT_VERSION = 3
 MANIFEST_NAME = "manifest.json"
 _LIBRARIES = ("faiss-cpu", "sentence-transformers", "transformers", "torch", "numpy")
 

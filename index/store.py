@@ -1,14 +1,17 @@
-"""One index generation on disk: FAISS vectors, SQLite chunks with an FTS5 table, a manifest.
+"""One index generation on disk: FAISS vectors, SQLite chunks, an FTS5 file, a manifest.
 
 Layout of an index root:
 
     ROOT/CURRENT           name of the live generation (replaced atomically)
-    ROOT/gen-<time>/       manifest.json, vectors.faiss, chunks.sqlite
+    ROOT/gen-<time>/       manifest.json, vectors.faiss, chunks.sqlite, lexical.sqlite
     ROOT/.building-<...>/  a generation being written; never read
     ROOT/.lock             flock'ed by the one process allowed to write; holds its pid
 
-Row i of the FAISS index is row i of the `chunks` table, so dense and lexical hits meet on the
-same integer. Nothing here unpickles: FAISS, SQLite and JSON only.
+Row i of the FAISS index is row i of the `chunks` table and rowid i of the full-text table, so
+dense and lexical hits meet on the same integer. The full-text table is contentless (it keeps
+the index, not the text) and lives in its own file, lexical.sqlite, attached to the chunks
+database when loaded: then the three files are written by three threads at once. Nothing here
+unpickles: FAISS, SQLite and JSON only.
 
 Writers hold `lock_index(root)` from start to finish; readers never lock, because a generation
 is never changed after it is published and the previous one is kept (see `prune`).
@@ -27,7 +30,7 @@ import shutil
 import signal
 import sqlite3
 import threading
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +54,7 @@ if TYPE_CHECKING:
 CURRENT = "CURRENT"
 VECTORS = "vectors.faiss"
 DATABASE = "chunks.sqlite"
+LEXICAL = "lexical.sqlite"
 LOCK = ".lock"
 BUILDING_PREFIX = ".building-"
 GENERATION_NAME = re.compile(r"gen-[\w.-]+")
@@ -69,8 +73,9 @@ CREATE TABLE chunks (
     row INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL,
     doc_id TEXT NOT NULL REFERENCES documents(doc_id),
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, title TEXT NOT NULL, text TEXT NOT NULL);
-CREATE VIRTUAL TABLE chunks_fts USING fts5(
-    text, content='chunks', content_rowid='row', tokenize='porter unicode61');
+"""
+_LEXICAL_SCHEMA = """
+CREATE VIRTUAL TABLE chunks_fts USING fts5(text, content='', tokenize='porter unicode61');
 """
 
 
@@ -187,31 +192,33 @@ def write_generation(
     built: dict[str, Any] = {}
 
     def build_vectors() -> None:
-        try:
-            index, built["search"] = vector_index.build_vector_index(
-                matrix, exact_max=vector_index.EXACT_MAX_VECTORS)
-            faiss.write_index(index, str(directory / VECTORS))
-        except BaseException as err:  # re-raised in the calling thread
-            built["error"] = err
+        index, built["search"] = vector_index.build_vector_index(
+            matrix, exact_max=vector_index.EXACT_MAX_VECTORS)
+        faiss.write_index(index, str(directory / VECTORS))
 
-    # FAISS (train, add, recall check) and SQLite (inserts, FTS5) both release the GIL, so the
-    # two halves run side by side on two cores (bench.peers, 200k chunks: 17.4 s -> 9.5 s).
-    vectors_thread = threading.Thread(target=build_vectors, name="build-vectors")
-    vectors_thread.start()
+    # FAISS (train, add, recall check), the FTS5 index and the chunk rows all release the GIL
+    # while they work, so they run side by side on both cores (bench.peers, 200k chunks: one
+    # after the other 17.4 s; FAISS beside SQLite 9.5 s; FTS5 in its own file too: see
+    # docs/PERFORMANCE.md).
+    wait_vectors = _start_thread(build_vectors, "build-vectors")
+    wait_lexical = _start_thread(lambda: _write_lexical(directory / LEXICAL, chunks),
+                                 "build-lexical")
     try:
         _write_database(directory / DATABASE, documents, chunks)
     finally:
-        vectors_thread.join()
-    if "error" in built:
-        raise built["error"]
-    # Marked here, not in the thread: checkpoints then come in one fixed order (the kill test
+        errors = [wait() for wait in (wait_lexical, wait_vectors)]
+    for error in errors:
+        if error is not None:
+            raise error
+    # Marked here, not in the threads: checkpoints then come in one fixed order (the kill test
     # relies on the Nth checkpoint being the same step in every run).
+    checkpoint("full-text index built")
     checkpoint("vectors written")
     search: dict[str, Any] = built["search"]
     manifest = {**manifest, "faiss_index": search}
     (directory / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     checkpoint("manifest written")
-    for name in (VECTORS, DATABASE, MANIFEST_NAME):
+    for name in (VECTORS, DATABASE, LEXICAL, MANIFEST_NAME):
         with open(directory / name, "rb") as handle:
             os.fsync(handle.fileno())
         checkpoint(f"{name} fsynced")
@@ -220,15 +227,58 @@ def write_generation(
     return search
 
 
-def _write_database(path: Path, documents: Sequence[Document], chunks: Sequence[Chunk]) -> None:
-    """chunks.sqlite: documents, chunks in row order, and the FTS5 index over them."""
+def _start_thread(work: Callable[[], None], name: str) -> Callable[[], BaseException | None]:
+    """Run `work` in a new thread; the returned function waits for it and gives back what it
+    raised (None if it finished)."""
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as err:  # handed to the waiting thread, which re-raises it
+            failure.append(err)
+
+    thread = threading.Thread(target=run, name=name)
+    thread.start()
+
+    def wait() -> BaseException | None:
+        thread.join()
+        return failure[0] if failure else None
+
+    return wait
+
+
+def _new_database(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path)
+    # A new file in a directory that becomes live only after the fsyncs and the rename: a
+    # crash leaves a .building-* directory that is pruned, so SQLite's own rollback journal
+    # and syncs would protect nothing (and cost ~0.4 s at 200k chunks).
+    db.execute("PRAGMA journal_mode=OFF")
+    db.execute("PRAGMA synchronous=OFF")
+    return db
+
+
+def _write_lexical(path: Path, chunks: Sequence[Chunk]) -> None:
+    """lexical.sqlite: the contentless FTS5 index of the chunk texts, rowid = chunk row."""
+    db = _new_database(path)
     try:
-        # A new file in a directory that becomes live only after the fsyncs and the rename:
-        # a crash leaves a .building-* directory that is pruned, so SQLite's own rollback
-        # journal and syncs would protect nothing (and cost ~0.4 s at 200k chunks).
-        db.execute("PRAGMA journal_mode=OFF")
-        db.execute("PRAGMA synchronous=OFF")
+        db.executescript(_LEXICAL_SCHEMA)
+        # FTS5 collects postings in a 1 MiB hash table by default and writes a segment each
+        # time it fills, then merges those segments again and again; with room for 64 MiB it
+        # writes far fewer (200k chunks: 3.3-4.2 s -> 2.2-2.4 s, bench.peers).
+        db.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('hashsize', ?)",
+                   (FTS_HASH_BYTES,))
+        db.executemany("INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)",
+                       ((i, c.text) for i, c in enumerate(chunks)))
+        db.commit()
+    finally:
+        db.close()
+
+
+def _write_database(path: Path, documents: Sequence[Document], chunks: Sequence[Chunk]) -> None:
+    """chunks.sqlite: documents and chunks in row order."""
+    db = _new_database(path)
+    try:
         db.executescript(_SCHEMA)
         checkpoint("schema created")
         db.executemany(
@@ -245,13 +295,6 @@ def _write_database(path: Path, documents: Sequence[Document], chunks: Sequence[
         # Built after the inserts: one sort instead of a B-tree insert per row (0.3-0.4 s at
         # 200k chunks); a duplicate chunk id still fails the whole write.
         db.execute("CREATE UNIQUE INDEX chunks_chunk_id ON chunks(chunk_id)")
-        # FTS5 collects postings in a 1 MiB hash table by default and writes a segment each
-        # time it fills, then merges those segments again and again; with room for 64 MiB it
-        # writes far fewer (200k chunks: rebuild 3.3-4.2 s -> 2.2-2.4 s, bench.peers).
-        db.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('hashsize', ?)",
-                   (FTS_HASH_BYTES,))
-        db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
-        checkpoint("full-text index built")
         db.commit()
         checkpoint("database committed")
     finally:
@@ -475,12 +518,20 @@ def open_index(root: Path, model_id: str, dimension: int) -> Index:
         db = sqlite3.connect(f"file:{generation / DATABASE}?mode=ro", uri=True,
                              check_same_thread=False)
         chunk_rows = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        lexical = generation / LEXICAL
+        if not lexical.is_file():  # ATTACH would create an empty database in its place
+            raise sqlite3.OperationalError(f"{LEXICAL} is missing")
+        db.execute("ATTACH DATABASE ? AS lexical", (f"file:{lexical}?mode=ro",))
+        lexical_rows = db.execute("SELECT count(*) FROM lexical.chunks_fts_docsize").fetchone()[0]
     except (RuntimeError, sqlite3.Error) as err:
         raise IndexLoadError(f"index at {generation} cannot be read ({err}); "
                              f"{rebuild_hint(root)}") from err
     check_manifest(manifest, model_id=model_id, dimension=dimension,
                    vector_count=int(vectors.ntotal), chunk_rows=chunk_rows,
                    where=generation, index_root=root)
+    if lexical_rows != chunk_rows:
+        raise IndexLoadError(f"index at {generation}: {LEXICAL} indexes {lexical_rows} chunks, "
+                             f"{DATABASE} holds {chunk_rows}; {rebuild_hint(root)}")
     if vectors.d != dimension:
         raise IndexLoadError(f"index at {generation} holds {vectors.d}-dim vectors, expected "
                              f"{dimension}; {rebuild_hint(root)}")

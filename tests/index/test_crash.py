@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from index.build import build_index
-from index.store import DATABASE, open_index
+from index.store import DATABASE, LEXICAL, open_index
 from ingest.operations import run_ingest
 from tests.fakes import CORPUS
 from tests.index.standin import minilm_standin
@@ -47,6 +47,10 @@ def state(root: Path) -> State:
         db = sqlite3.connect(index.generation / DATABASE)
         try:
             chunk_rows = [r for (r,) in db.execute("SELECT row FROM chunks ORDER BY row")]
+        finally:
+            db.close()
+        db = sqlite3.connect(index.generation / LEXICAL)
+        try:
             fts_rows = [r for (r,) in db.execute("SELECT id FROM chunks_fts_docsize ORDER BY id")]
             db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('integrity-check')")
         finally:

@@ -19,6 +19,7 @@ from index.manifest import FORMAT_VERSION, MANIFEST_NAME, IndexLoadError, make_m
 from index.store import (
     CURRENT,
     DATABASE,
+    LEXICAL,
     VECTORS,
     Index,
     current_generation,
@@ -83,7 +84,7 @@ def test_written_generation_opens_with_its_manifest(loaded: Index) -> None:
     assert current_generation(loaded.root) == loaded.root / GENERATION
     assert len(loaded) == 3
     m = loaded.manifest
-    assert m["format_version"] == FORMAT_VERSION == 2
+    assert m["format_version"] == FORMAT_VERSION == 3
     assert m["faiss_index"]["kind"] == "IndexScalarQuantizer"  # exact scan, float16 vectors
     assert m["faiss_index"]["storage"] == "float16"
     assert m["faiss_index"]["recall_at_10"] == 1.0  # measured against float32 exact search
@@ -226,7 +227,7 @@ def test_the_fts_hash_size_changes_the_build_not_what_search_finds(
         root = tmp_path / str(hash_bytes)
         write_generation(root / GENERATION, [doc], chunks, vectors, manifest)
         publish(root, GENERATION)
-        with sqlite3.connect(root / GENERATION / DATABASE) as db:
+        with sqlite3.connect(root / GENERATION / LEXICAL) as db:
             configured[hash_bytes] = db.execute(
                 "SELECT v FROM chunks_fts_config WHERE k = 'hashsize'").fetchone()
         index = open_index(root, embedder.model_id, embedder.dimension)
@@ -296,6 +297,14 @@ def test_missing_chunk_row_is_refused(root: Path) -> None:
     assert "3 vectors but 2 chunk rows" in load_error(root)
 
 
+def test_full_text_index_of_other_chunks_is_refused(root: Path) -> None:
+    db = sqlite3.connect(root / GENERATION / LEXICAL)
+    db.execute("INSERT INTO chunks_fts(rowid, text) VALUES (3, 'one chunk too many')")
+    db.commit()
+    db.close()
+    assert f"{LEXICAL} indexes 4 chunks, {DATABASE} holds 3" in load_error(root)
+
+
 @pytest.mark.parametrize("damage", [
     lambda g: (g / MANIFEST_NAME).write_text("{not json"),
     lambda g: (g / MANIFEST_NAME).write_text("[1, 2]"),
@@ -303,7 +312,10 @@ def test_missing_chunk_row_is_refused(root: Path) -> None:
     lambda g: (g / VECTORS).write_bytes(b"not a faiss file"),
     lambda g: (g / DATABASE).unlink(),
     lambda g: (g / DATABASE).write_bytes(b"not a database" * 100),
-], ids=["bad-json", "json-list", "no-manifest", "bad-vectors", "no-database", "bad-database"])
+    lambda g: (g / LEXICAL).unlink(),
+    lambda g: (g / LEXICAL).write_bytes(b"not a database" * 100),
+], ids=["bad-json", "json-list", "no-manifest", "bad-vectors", "no-database", "bad-database",
+        "no-lexical", "bad-lexical"])
 def test_damaged_generation_is_refused(root: Path, damage: Callable[[Path], object]) -> None:
     damage(root / GENERATION)
     assert GENERATION in load_error(root)
@@ -440,8 +452,8 @@ def test_write_generation_marks_its_checkpoints_in_one_order_from_one_thread(
                         lambda step: seen.append((step, threading.current_thread().name)))
     write_index(tmp_path, embedder)  # write_generation, then publish
     assert {thread for _, thread in seen} == {threading.current_thread().name}
-    assert [step for step, _ in seen][:12] == [
+    assert [step for step, _ in seen][:13] == [
         "generation directory created", "schema created", "documents inserted",
-        "chunks inserted", "full-text index built", "database committed", "vectors written",
+        "chunks inserted", "database committed", "full-text index built", "vectors written",
         "manifest written", "vectors.faiss fsynced", "chunks.sqlite fsynced",
-        "manifest.json fsynced", "generation directory fsynced"]
+        "lexical.sqlite fsynced", "manifest.json fsynced", "generation directory fsynced"]
