@@ -96,7 +96,13 @@ def converted_model_dir(cache: Path) -> Path:
 
 def half_weight_decode(model: Any) -> int:
     """Give every nn.Linear of `model` an fp16 weight copy for single-token steps, in place;
-    returns how many layers changed. The fp32 weights stay (and stay tied where they were)."""
+    returns how many layers changed. The fp32 weights stay (and stay tied where they were).
+
+    fp16 tops out at 65504: a value past it would turn that step's logits into inf/NaN, and the
+    token chosen from them into a sentence the support check rejects (the answer would then be
+    the quoted evidence). None was seen: eval/qa.jsonl and the SQuAD 200 sample gave the same
+    scores as fp32. Checking every layer's output for it cost 10-15% of the speed.
+    """
     import torch
 
     layer = _half_weight_decode_linear()
