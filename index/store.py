@@ -265,7 +265,7 @@ def _write_lexical(path: Path, chunks: Sequence[Chunk]) -> None:
         db.executescript(_LEXICAL_SCHEMA)
         # FTS5 collects postings in a 1 MiB hash table by default and writes a segment each
         # time it fills, then merges those segments again and again; with room for 64 MiB it
-        # writes far fewer (200k chunks: 3.3-4.2 s -> 2.2-2.4 s, bench.peers).
+        # writes far fewer (200k chunks: 3.3-4.2 s -> 2.2-2.4 s; docs/PERFORMANCE.md).
         db.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('hashsize', ?)",
                    (FTS_HASH_BYTES,))
         db.executemany("INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)",
@@ -519,7 +519,7 @@ def open_index(root: Path, model_id: str, dimension: int) -> Index:
                              check_same_thread=False)
         chunk_rows = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
         lexical = generation / LEXICAL
-        if not lexical.is_file():  # ATTACH would create an empty database in its place
+        if not lexical.is_file():  # say which file, not ATTACH's "unable to open database file"
             raise sqlite3.OperationalError(f"{LEXICAL} is missing")
         db.execute("ATTACH DATABASE ? AS lexical", (f"file:{lexical}?mode=ro",))
         lexical_rows = db.execute("SELECT count(*) FROM lexical.chunks_fts_docsize").fetchone()[0]
