@@ -9,7 +9,7 @@ a safetensors directory under the model cache and later starts load that (~2 s).
 
 Decoding one token at a time reads every weight once per token, so its speed is set by memory
 traffic: fp32 weights decode at ~13 tokens/s here. `half_weight_decode` gives each linear layer
-an fp16 copy of its weight that single-token steps use (inputs and outputs stay fp32), ~3x
+an fp16 copy of its weight that single-token steps use (inputs and outputs stay fp32), 2.6x
 faster, while the prompt's forward pass keeps the fp32 weights, where fp16 matrix products are
 slower on this CPU (docs/PERFORMANCE.md, bench.quantize).
 
