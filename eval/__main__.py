@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     pipeline = None
     if not args.retrieval_only:
         settings = Settings()
-        generator = SmolLM2Generator(default_model_cache(), settings.max_new_tokens)
+        generator = SmolLM2Generator(default_model_cache(), settings.max_new_tokens,
+                                     settings.fp16_decode)
         generator.warm_up()
         pipeline = Pipeline(index, embedder, generator, settings)
     metrics, rows, curve = run_questions(questions, index, embedder, pipeline, k=args.k)

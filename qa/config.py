@@ -55,6 +55,9 @@ class Settings:
     # 0.771 -> 0.786 at 0.5, where both stop improving (0 reproduces the old rule: any share).
     min_new_share: float = 0.5
     max_new_tokens: int = 80
+    # Decode steps multiply fp16 copies of SmolLM2's weights (2.6x faster on this CPU, the same
+    # eval scores: docs/PERFORMANCE.md); False keeps every step in fp32.
+    fp16_decode: bool = True
 
     def __post_init__(self) -> None:
         if self.top_k < 1 or self.candidates < self.top_k:

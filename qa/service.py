@@ -47,7 +47,8 @@ def load_pipeline(index_root: Path, corpus: Path, model_cache: Path,
     ensure_index(index_root, corpus, embedder, progress)
     index = open_index(index_root, embedder.model_id, embedder.dimension)
     embedder.warm_up()
-    generator = SmolLM2Generator(model_cache, max_new_tokens=settings.max_new_tokens)
+    generator = SmolLM2Generator(model_cache, max_new_tokens=settings.max_new_tokens,
+                                 fp16_decode=settings.fp16_decode)
     generator.warm_up()
     pipeline = Pipeline(index, embedder, generator, settings)
     pipeline.idf()  # term statistics now, not on the first question

@@ -54,3 +54,30 @@ def test_the_eval_index_of_an_older_format_is_rebuilt(
     (old / MANIFEST_NAME).write_text(json.dumps(manifest))
     ensure_eval_index(corpus_dir, documents, embedder, root=root)
     open_index(root, embedder.model_id, embedder.dimension).close()  # no "rebuild it" error
+
+
+def test_load_pipeline_hands_the_decode_setting_to_the_generator(
+        corpus_dir: Path, tmp_path: Path, embedder: FakeEmbedder,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from qa import service
+    from qa.config import Settings
+
+    asked: list[bool] = []
+
+    class RecordingGenerator:
+        model_id = "fake/recording"
+
+        def __init__(self, cache: Path, max_new_tokens: int, fp16_decode: bool) -> None:
+            asked.append(fp16_decode)
+
+        def warm_up(self) -> None:
+            pass
+
+    monkeypatch.setattr(embedder, "warm_up", lambda: None, raising=False)
+    monkeypatch.setattr(service, "MiniLMEmbedder", lambda backend: embedder)
+    monkeypatch.setattr(service, "SmolLM2Generator", RecordingGenerator)
+    for fp16 in (True, False):
+        service.load_pipeline(tmp_path / "index", corpus_dir, tmp_path / "models",
+                              Settings(calibration=None, fp16_decode=fp16), progress=False)
+    assert asked == [True, False]
+    assert Settings().fp16_decode  # the app's default
