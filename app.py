@@ -31,9 +31,14 @@ if __name__ == "__main__":
     _remote = RemotePipelines(
         worker_command(default_index_root(), default_corpus_dir(), default_model_cache()),
         lambda: local_embedder())
-    from lean_imports import skip_gradio_stub_writing
+    from lean_imports import (
+        UNUSED_BY_THE_WEB_PROCESS,
+        block_unused_imports,
+        skip_gradio_stub_writing,
+    )
 
     skip_gradio_stub_writing()
+    block_unused_imports(UNUSED_BY_THE_WEB_PROCESS)
 
 import html  # noqa: E402
 import re  # noqa: E402

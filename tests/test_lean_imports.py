@@ -35,6 +35,28 @@ print(json.dumps({"first": first, "again": again, "label": box.label,
                     "events": 1}
 
 
+def test_gradio_builds_and_launches_without_ipython_once_it_is_blocked() -> None:
+    seen = run_python("""
+import json, lean_imports
+blocked = lean_imports.block_unused_imports(lean_imports.UNUSED_BY_THE_WEB_PROCESS)
+import gradio as gr
+with gr.Blocks() as demo:
+    box = gr.Textbox(label="Question")
+    box.submit(lambda q: q.upper(), box, box)
+demo.launch(prevent_thread_lock=True, quiet=True)
+from gradio_client import Client
+answer = Client(demo.local_url, verbose=False).predict("tai", api_name="/lambda")
+demo.close()
+try:
+    import IPython
+    importable = True
+except ImportError:
+    importable = False
+print(json.dumps({"blocked": blocked, "answer": answer, "importable": importable}))
+""")
+    assert seen == {"blocked": ["IPython"], "answer": "TAI", "importable": False}
+
+
 def test_without_the_shortcut_gradio_keeps_its_own_stub_writer() -> None:
     seen = run_python("""
 import json, gradio.component_meta as meta, lean_imports
