@@ -136,10 +136,15 @@ def breakdown(index_root: str, cache: str) -> dict[str, Any]:
         return now
 
     t = time.perf_counter()
-    from lean_imports import block_unused_imports, skip_gradio_stub_writing
+    from lean_imports import (
+        UNUSED_BY_THE_WEB_PROCESS,
+        block_unused_imports,
+        skip_gradio_stub_writing,
+    )
 
     block_unused_imports()  # as qa.worker; gradio does not use them either
     skip_gradio_stub_writing()  # as app.py
+    block_unused_imports(UNUSED_BY_THE_WEB_PROCESS)  # as app.py; the worker does not use it
     import qa.live  # noqa: F401
 
     t = step("worker: import qa (pipeline, store)", t)
