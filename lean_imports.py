@@ -12,7 +12,7 @@
   (gradio.ipython_ext), which imports IPython inside `try/except ImportError` and uses it only
   when IPython loads the extension; a server never does. 0.2-0.5 s of the gradio import here.
 
-Both are for processes that serve, never for ones that test or train: they change nothing a
+All three are for processes that serve, never for ones that test or train: they change nothing a
 user sees except the start-up time. Does not touch files on disk.
 """
 

@@ -41,15 +41,15 @@ import numpy as np
 EXACT_MAX_VECTORS = 20_000
 NPROBE_CANDIDATES = (4, 8, 16, 32, 64, 128)
 TARGET_RECALL = 0.95
-# k-means training: faiss wants at least 39 points per list. 5 iterations instead of faiss's
-# 10: at 200k vectors training took 3.0-3.4 s instead of 4.0-4.9 s, and recall@10 on 1,000
-# SQuAD questions at the same nprobe was 0.973 instead of 0.978 (nprobe is calibrated anyway).
-TRAIN_PER_LIST = 40
 # Lists ~ 2 sqrt(n), the low end of faiss's usual 4-16 sqrt(n): training and assigning cost in
 # proportion to the lists, scanning in inverse proportion. At 200k vectors 512 lists built in
 # 1.7-1.9 s instead of 3.1-3.3 s with 1024, for a query p50 of 0.22 instead of 0.19 ms and
 # SQuAD-question recall@10 0.967 instead of 0.973 at the calibrated nprobe (var/exp/lists.py).
 LISTS_PER_SQRT = 2
+# k-means training: faiss wants at least 39 points per list. 5 iterations instead of faiss's
+# 10: at 200k vectors training took 3.0-3.4 s instead of 4.0-4.9 s, and recall@10 on 1,000
+# SQuAD questions at the same nprobe was 0.973 instead of 0.978 (nprobe is calibrated anyway).
+TRAIN_PER_LIST = 40
 KMEANS_ITERATIONS = 5
 # Stored rows used to measure recall on build: 100 x 10 neighbours put the estimate within about
 # +-0.007 of the truth; the exact search behind it (exact_top_k) costs ~0.6 s of one core at
