@@ -80,11 +80,12 @@ class _NoGenerator:
 
 def main(argv: list[str] | None = None) -> int:
     prepare_environment()
+    from eval.run import add_question_set_argument
+
     parser = Parser(prog="python -m eval.calibrate", epilog=EXAMPLES,
                     description="Fit the refusal threshold on benchmark questions and write "
                     "qa/calibration.json.")
-    parser.add_argument("--set", nargs=2, action="append", required=True,
-                        metavar=("QUESTIONS", "CORPUS"), help="a question file and its corpus")
+    add_question_set_argument(parser)
     parser.add_argument("--max-false-refusal", type=float, default=0.10, metavar="RATE",
                         help="largest share of answerable questions refused, per set (0.10)")
     parser.add_argument("--out", type=Path, default=None, metavar="FILE",

@@ -10,6 +10,7 @@ Does not write anything (see eval.report) and does not tune settings.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 from collections.abc import Sequence
@@ -54,6 +55,13 @@ def ensure_eval_index(corpus: Path, documents: Sequence[Document], embedder: Emb
     root = root or eval_index_root(corpus, documents)
     ensure_index(root, corpus, embedder, progress=True)
     return root
+
+
+def add_question_set_argument(parser: argparse.ArgumentParser) -> None:
+    """The repeatable, required `--set QUESTIONS CORPUS` that open_question_set reads."""
+    parser.add_argument("--set", nargs=2, action="append", required=True,
+                        metavar=("QUESTIONS", "CORPUS"),
+                        help="a question file and its corpus (repeat for more sets)")
 
 
 def open_question_set(prog: str, qfile: str | Path, corpus: str | Path,

@@ -122,11 +122,12 @@ def record(questions: Sequence[Any], pipeline: Any) -> list[Recorded]:
 
 def main(argv: list[str] | None = None) -> int:
     prepare_environment()
+    from eval.run import add_question_set_argument
+
     parser = Parser(prog="python -m eval.support", epilog=EXAMPLES,
                     description="Record model answers once and score the support check's "
                     "min_new_share at several thresholds.")
-    parser.add_argument("--set", nargs=2, action="append", required=True,
-                        metavar=("QUESTIONS", "CORPUS"), help="a question file and its corpus")
+    add_question_set_argument(parser)
     parser.add_argument("--shares", nargs="+", type=float, default=list(DEFAULT_SHARES),
                         metavar="S", help="thresholds to score (default: %(default)s)")
     parser.add_argument("--limit", type=int, default=None, metavar="N",
