@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from index.embedder import Embedder
 from index.store import Index
 from ingest.document import Chunk
+
+if TYPE_CHECKING:  # numpy only names a type here; app.py's web process imports this module
+    import numpy as np
 
 
 @dataclass(frozen=True)
