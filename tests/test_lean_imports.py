@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 from index import PROJECT_ROOT
 
 
-def run_python(code: str) -> dict:
+def run_python(code: str) -> Any:
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -78,6 +79,7 @@ try:
 except ImportError:
     importable = False
 import sys
+from typing import Any
 print(json.dumps({"blocked": blocked, "scipy_seen": is_scipy_available(),
                   "importable": importable,
                   "loaded": sorted(m for m in sys.modules if m.startswith("scipy."))}))
@@ -92,3 +94,18 @@ import json, scipy, lean_imports
 print(json.dumps({"blocked": lean_imports.block_unused_imports(), "kept": scipy.__name__}))
 """)
     assert seen == {"blocked": [], "kept": "scipy"}
+
+
+def test_app_starts_its_worker_before_importing_numpy_or_anything_heavier() -> None:
+    # app.py imports qa.remote, then starts the worker: everything imported before that delays
+    # the worker, the long pole of a cold start (docs/PERFORMANCE.md).
+    seen = run_python("""
+import json, sys
+from ingest.cli import prepare_environment
+from index import default_corpus_dir, default_index_root
+from qa.config import default_model_cache
+from qa.remote import RemotePipelines, worker_command
+print(json.dumps(sorted(m for m in ("numpy", "torch", "transformers", "gradio", "faiss")
+                        if m in sys.modules)))
+""")
+    assert seen == []
