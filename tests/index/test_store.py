@@ -48,16 +48,22 @@ def chunk_of(sentence: str) -> Chunk:
                  start, end, "notes")
 
 
+def manifest_of(doc: Document, chunk_count: int, model_id: str, dimension: int
+                ) -> dict[str, object]:
+    """The manifest of a one-document generation built on 2024-01-01."""
+    return make_manifest(
+        embedding_model=model_id, dimension=dimension, chunk_count=chunk_count,
+        documents={doc.doc_id: {"sha256": doc.content_hash, "title": doc.title,
+                                "chunks": chunk_count}},
+        chunking={"max_tokens": 16, "overlap_tokens": 0}, built_at="2024-01-01T00:00:00+00:00")
+
+
 def write_index(root: Path, embedder: FakeEmbedder) -> None:
     """ROOT/gen-.../ with rows 0, 1, 2 = SENTENCES, published as CURRENT."""
     doc = Document("notes.txt", "notes", TEXT, "corpus/notes.txt",
                    hashlib.sha256(TEXT.encode()).hexdigest())
     chunks = [chunk_of(s) for s in SENTENCES]
-    manifest = make_manifest(
-        embedding_model=embedder.model_id, dimension=embedder.dimension, chunk_count=3,
-        documents={"notes.txt": {"sha256": doc.content_hash, "title": "notes", "chunks": 3}},
-        chunking={"max_tokens": 16, "overlap_tokens": 0},
-        built_at="2024-01-01T00:00:00+00:00")
+    manifest = manifest_of(doc, 3, embedder.model_id, embedder.dimension)
     write_generation(root / GENERATION, [doc], chunks, embedder.embed(SENTENCES), manifest)
     publish(root, GENERATION)
 
@@ -182,43 +188,32 @@ def test_a_duplicate_chunk_id_fails_the_write(tmp_path: Path, embedder: FakeEmbe
     doc = Document("notes.txt", "notes", TEXT, "corpus/notes.txt",
                    hashlib.sha256(TEXT.encode()).hexdigest())
     twice = [chunk_of(SENTENCES[0]), chunk_of(SENTENCES[0])]
-    manifest = make_manifest(
-        embedding_model=embedder.model_id, dimension=embedder.dimension, chunk_count=2,
-        documents={"notes.txt": {"sha256": doc.content_hash, "title": "notes", "chunks": 2}},
-        chunking={"max_tokens": 16, "overlap_tokens": 0}, built_at="2024-01-01T00:00:00+00:00")
+    manifest = manifest_of(doc, 2, embedder.model_id, embedder.dimension)
     with pytest.raises(sqlite3.IntegrityError, match="chunk_id"):
         write_generation(tmp_path / GENERATION, [doc], twice,
                          embedder.embed([SENTENCES[0]] * 2), manifest)
     assert current_generation(tmp_path) is None
 
 
-def many_chunks(count: int) -> tuple[Document, list[Chunk]]:
-    """One document of `count` sentences over a 40-word vocabulary, one chunk each."""
-    words = [f"w{i}" for i in range(40)]
-    sentences = [" ".join(words[(i * k) % 40] for k in range(1, 9)) + "." for i in range(count)]
-    text = " ".join(sentences)
+def one_chunk_per_sentence(name: str, sentences: list[str]) -> tuple[Document, list[Chunk]]:
+    """NAME.txt: the sentences joined by spaces, each sentence one chunk."""
+    doc_id, body = f"{name}.txt", " ".join(sentences)
     chunks, start = [], 0
-    for sentence in sentences:
-        start = text.index(sentence, start)
-        end = start + len(sentence)
-        chunks.append(Chunk("many.txt", make_chunk_id("many.txt", start, end, sentence),
-                            sentence, start, end, "many"))
-        start = end
-    return Document("many.txt", "many", text, "many.txt",
-                    hashlib.sha256(text.encode()).hexdigest()), chunks
+    for text in sentences:
+        chunks.append(Chunk(doc_id, make_chunk_id(doc_id, start, start + len(text), text),
+                            text, start, start + len(text), name))
+        start += len(text) + 1
+    return Document(doc_id, name, body, doc_id, hashlib.sha256(body.encode()).hexdigest()), chunks
 
 
 def test_the_fts_hash_size_changes_the_build_not_what_search_finds(
         tmp_path: Path, embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch) -> None:
     import index.store as store
 
-    doc, chunks = many_chunks(3000)
-    manifest = make_manifest(
-        embedding_model=embedder.model_id, dimension=embedder.dimension,
-        chunk_count=len(chunks),
-        documents={"many.txt": {"sha256": doc.content_hash, "title": "many",
-                                "chunks": len(chunks)}},
-        chunking={"max_tokens": 16, "overlap_tokens": 0}, built_at="2024-01-01T00:00:00+00:00")
+    words = [f"w{i}" for i in range(40)]
+    doc, chunks = one_chunk_per_sentence("many", [
+        " ".join(words[(i * k) % 40] for k in range(1, 9)) + "." for i in range(3000)])
+    manifest = manifest_of(doc, len(chunks), embedder.model_id, embedder.dimension)
     vectors = embedder.embed([c.text for c in chunks])
     found, configured = {}, {}
     chosen = store.FTS_HASH_BYTES
@@ -409,18 +404,8 @@ def test_a_large_index_is_approximate_recorded_and_configured_on_open(
     centres = rng.normal(size=(30, 10))
     vectors = centres[rng.integers(0, 30, 3000)] + 0.3 * rng.normal(size=(3000, 10))
     vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
-    texts = [f"passage {i}." for i in range(3000)]
-    body = " ".join(texts)
-    doc = Document("big.txt", "big", body, "big.txt", hashlib.sha256(body.encode()).hexdigest())
-    chunks, start = [], 0
-    for text in texts:
-        chunks.append(Chunk("big.txt", make_chunk_id("big.txt", start, start + len(text), text),
-                            text, start, start + len(text), "big"))
-        start += len(text) + 1
-    manifest = make_manifest(
-        embedding_model="fake/bag-of-words", dimension=10, chunk_count=3000,
-        documents={"big.txt": {"sha256": doc.content_hash, "title": "big", "chunks": 3000}},
-        chunking={"max_tokens": 16, "overlap_tokens": 0}, built_at="2024-01-01T00:00:00+00:00")
+    doc, chunks = one_chunk_per_sentence("big", [f"passage {i}." for i in range(3000)])
+    manifest = manifest_of(doc, 3000, "fake/bag-of-words", 10)
     faiss.omp_set_num_threads(2)
     search = write_generation(tmp_path / GENERATION, [doc], chunks, vectors, manifest)
     publish(tmp_path, GENERATION)
