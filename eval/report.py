@@ -4,11 +4,16 @@ write_report(out_dir, metrics, per_question, run_info, recall_curve=...) writes:
   metrics.json        the aggregate metrics only (keys and order of eval.metrics.METRIC_KEYS)
   run.json            run_info as given (question file, corpus, k, date, retrieval_only, ...)
   per_question.jsonl  one row per question, in the order given (see question_row)
-  report.md           run info, a metric table with plain-English meanings, five worst questions
+  report.md           run info, a metric table with plain-English meanings, the refusal
+                      trade-off (when answers were generated), five worst questions
   plot.png            recall@k for k = 1..10 (left) and every rate metric as a bar (right)
 
 The recall curve is a keyword parameter, not part of run_info, so run.json stays a plain
 description of the run; without it the plot shows only recall@1/5/10 from the metrics.
+
+The refusal trade-off (refusal_tradeoff) reads each question's recorded confidence: what
+abstention rate another refusal threshold would reach, and the false refusals it would cost.
+It cannot say what answers the newly answered questions would get.
 
 "Worst" is the order of worst_key: first questions whose refusal behaviour is wrong (answered
 an unanswerable question, or refused an answerable one), then lower answer F1, then lower
@@ -21,6 +26,7 @@ Does not compute metrics (see eval.metrics) or run the pipeline.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -103,6 +109,55 @@ def worst_questions(rows: Sequence[dict], n: int = 5) -> list[dict]:
     return sorted((r for r in rows if problems(r)), key=worst_key)[:n]
 
 
+ABSTENTION_LEVELS = (0.5, 0.75, 0.9, 1.0)
+
+
+def refusal_tradeoff(rows: Sequence[dict], levels: Sequence[float] = ABSTENTION_LEVELS
+                     ) -> dict[str, Any] | None:
+    """How well the recorded confidence separates answerable from unanswerable questions.
+
+    Returns {"auc": P(an answerable question's confidence > an unanswerable one's, ties
+    half), "points": [{"abstention", "refuse_at_or_below", "false_refusal_rate"}, ...]}: for
+    each abstention level, the lowest threshold that reaches it (refusing every question whose
+    confidence is at most that) and the share of answerable questions it refuses. None when
+    the rows lack either kind of question or a confidence (a retrieval-only run).
+    Example: answerable confidences [0.9, 0.4], unanswerable [0.3, 0.5] -> auc 0.75; abstention
+    1.0 means refusing at or below 0.5, false refusal rate 0.5
+    """
+    yes = [r["confidence"] for r in rows if r.get("answerable") and r.get("confidence") is not None]
+    no = sorted(r["confidence"] for r in rows
+                if r.get("answerable") is False and r.get("confidence") is not None)
+    if not yes or not no:
+        return None
+    auc = sum((a > u) + 0.5 * (a == u) for a in yes for u in no) / (len(yes) * len(no))
+    points = []
+    for level in levels:
+        cut = no[max(math.ceil(level * len(no) - 1e-9), 1) - 1]
+        points.append({"abstention": sum(u <= cut for u in no) / len(no),
+                       "refuse_at_or_below": cut,
+                       "false_refusal_rate": sum(a <= cut for a in yes) / len(yes)})
+    return {"auc": auc, "points": points}
+
+
+def _tradeoff_section(rows: Sequence[dict]) -> list[str]:
+    tradeoff = refusal_tradeoff(rows)
+    if tradeoff is None:
+        return []
+    return [
+        "## Refusal trade-off", "",
+        "Each question's refusal confidence, read back: the share of answerable questions that "
+        "would be refused to reach a given abstention rate on unanswerable ones. AUC "
+        f"{tradeoff['auc']:.3f} (1.0: every answerable question above every unanswerable one; "
+        "0.5: no separation). Answers that a lower threshold would add were not generated, so "
+        "their quality is unknown.", "",
+        "| Abstention on unanswerable | Refuse at confidence ≤ | False refusal rate |",
+        "| --- | --- | --- |",
+        *(f"| {p['abstention']:.3f} | {p['refuse_at_or_below']:.3f} | "
+          f"{p['false_refusal_rate']:.3f} |" for p in tradeoff["points"]),
+        "",
+    ]
+
+
 def _fmt(key: str, value: Any) -> str:
     if value is None:
         return "n/a"
@@ -151,7 +206,7 @@ def render_markdown(metrics: dict, per_question: Sequence[dict], run_info: dict)
         "\"n/a\" means the metric does not apply to this run.", "",
         "| Metric | Value | What it means |", "| --- | --- | --- |",
         *(f"| {k} | {_fmt(k, metrics.get(k))} | {METRIC_DOCS.get(k, '')} |" for k in metrics),
-        "", "## Five worst questions", "",
+        "", *_tradeoff_section(per_question), "## Five worst questions", "",
         "Ordered by: wrong refusal behaviour first (answered an unanswerable question or refused "
         "an answerable one), then lower answer F1, lower citation recall, and a later first "
         "retrieved evidence chunk.", "",

@@ -5,7 +5,14 @@ import pytest
 from eval.compare import compare, main
 from eval.metrics import METRIC_KEYS, QuestionResult, Span, aggregate, recall_curve
 from eval.questions import EvidenceSpan, Question
-from eval.report import problems, question_row, worst_questions, write_report
+from eval.report import (
+    problems,
+    question_row,
+    refusal_tradeoff,
+    render_markdown,
+    worst_questions,
+    write_report,
+)
 
 
 def q(qid: str, answerable: bool = True) -> Question:
@@ -90,6 +97,47 @@ def test_write_report_retrieval_only_and_key_check(tmp_path):
     assert "first evidence at rank 2" in md  # MISS ranked above HIT
     with pytest.raises(ValueError, match="exactly the keys"):
         write_report(tmp_path, {"mrr": 1.0}, [], {})
+
+
+def confident(answerable: list[float], unanswerable: list[float]) -> list[dict]:
+    return ([{"answerable": True, "confidence": c} for c in answerable]
+            + [{"answerable": False, "confidence": c} for c in unanswerable])
+
+
+def test_refusal_tradeoff_reads_back_what_each_threshold_would_cost():
+    # Unanswerable 0.1 0.2 0.3 0.6; answerable 0.25 0.5 0.7 0.8 0.9.
+    tradeoff = refusal_tradeoff(confident([0.9, 0.8, 0.7, 0.5, 0.25], [0.6, 0.3, 0.2, 0.1]))
+    # Pairs where the answerable one is higher: 0.9/0.8/0.7 beat all four (12), 0.5 beats three,
+    # 0.25 beats two: 17 of 20.
+    assert tradeoff["auc"] == pytest.approx(17 / 20)
+    points = {p["abstention"]: p for p in tradeoff["points"]}
+    # Half the unanswerable: refuse at or below 0.2, which no answerable question is.
+    assert points[0.5]["refuse_at_or_below"] == 0.2 and points[0.5]["false_refusal_rate"] == 0
+    # Three of four (0.75): at or below 0.3 also refuses the answerable 0.25.
+    assert points[0.75]["false_refusal_rate"] == pytest.approx(1 / 5)
+    # 0.9 needs all four, as does 1.0: at or below 0.6 refuses 0.25 and 0.5.
+    assert [p["abstention"] for p in tradeoff["points"]] == [0.5, 0.75, 1.0, 1.0]
+    assert points[1.0]["refuse_at_or_below"] == 0.6
+    assert points[1.0]["false_refusal_rate"] == pytest.approx(2 / 5)
+
+
+def test_refusal_tradeoff_needs_both_kinds_and_a_confidence():
+    assert refusal_tradeoff(confident([0.9], [])) is None
+    assert refusal_tradeoff(confident([], [0.1])) is None
+    assert refusal_tradeoff([{"answerable": True, "confidence": None},
+                             {"answerable": False, "confidence": None}]) is None
+
+
+def test_report_shows_the_tradeoff_only_when_confidences_were_recorded():
+    results = fake_run()
+    per_question = rows(results)
+    assert "## Refusal trade-off" not in render_markdown(aggregate(results), per_question, {})
+    for row, c in zip(per_question, [0.9, 0.8, 0.7, 0.6, 0.2, 0.65, 0.1, 0.85], strict=True):
+        row["confidence"] = c
+    md = render_markdown(aggregate(results), per_question, {})
+    assert "## Refusal trade-off" in md and "AUC 0.833" in md  # 4 + 6 of the 12 pairs
+    # Refusing both unanswerable questions (at or below 0.65) also refuses 0.6 and 0.2.
+    assert "| 1.000 | 0.650 | 0.333 |" in md
 
 
 def test_compare_table_keeps_metric_order_and_shows_deltas():
