@@ -1,9 +1,11 @@
 """bench.coldstart: from launching `python app.py` to its first answer, and where the time goes.
 
 Cold start: start app.py (index and converted model already present) on a free port, poll
-the port until it accepts a connection, connect gradio_client, then time one `/ask`. Baseline,
+the port until it accepts a connection, connect gradio_client, then time one `/ask`. Baselines,
 in the same run: a bare `python -c "import torch, transformers, gradio"`, the floor any start
-pays today.
+pays today; and the imports alone of the answering worker's critical path (torch, transformers
+and its BERT and Llama model code, scipy blocked as the worker blocks it), which no answer can
+arrive before.
 The breakdown, in a child process, times each step of the two processes app.py runs (the
 answering worker: imports, index, both models, first and second answer; the web process:
 gradio, the UI, the server), one after the other, so each step's cost is its own.
@@ -42,6 +44,9 @@ EXAMPLES = """\
 QUESTION = "Who is the US Trade Representative who met her Chinese counterpart on 18 November?"
 TARGET_S = 5.0
 IMPORT_FLOOR = "import torch, transformers, gradio"
+MODEL_IMPORT_FLOOR = ("from lean_imports import block_unused_imports; block_unused_imports(); "
+                      "import torch, transformers; "
+                      "from transformers import BertModel, LlamaForCausalLM")
 
 
 def free_port() -> int:
@@ -191,16 +196,18 @@ def breakdown(index_root: str, cache: str) -> dict[str, Any]:
 
 
 def measure(index_root: Path, cache: Path, repeats: int, command: list[str] | None = None,
-            with_breakdown: bool = True, floor_code: str = IMPORT_FLOOR) -> dict[str, Any]:
-    """`repeats` cold starts alternating with the import-floor baseline, then the breakdown.
+            with_breakdown: bool = True, floor_code: str = IMPORT_FLOOR,
+            model_floor_code: str = MODEL_IMPORT_FLOOR) -> dict[str, Any]:
+    """`repeats` cold starts alternating with the two import baselines, then the breakdown.
 
-    `command` and `floor_code` replace app.py and the baseline's imports (tests use fakes).
+    `command` and the floor codes replace app.py and the baselines' imports (tests use fakes).
     """
     from tqdm import tqdm
 
-    runs, floors = [], []
+    runs, floors, model_floors = [], [], []
     for _ in tqdm(range(repeats), desc="cold starts", unit="start"):
         floors.append(import_floor(floor_code))
+        model_floors.append(import_floor(model_floor_code))
         runs.append(launch_to_answer(index_root, command))
     parts = [run_child("bench.coldstart:breakdown", {"index_root": str(index_root),
                                                      "cache": str(cache)})
@@ -208,10 +215,12 @@ def measure(index_root: Path, cache: Path, repeats: int, command: list[str] | No
     steps = {name: median([p["steps"][name] for p in parts])
              for name in (parts[0]["steps"] if parts else {})}
     first = median([r["first_answer_s"] for r in runs])
-    floor = median(floors)
+    floor, model_floor = median(floors), median(model_floors)
     return {"question": QUESTION, "repeats": repeats,
             "ready_s": median([r["ready_s"] for r in runs]), "first_answer_s": first,
             "import_floor_s": floor, "ratio_vs_import_floor": ratio(first, floor),
+            "model_import_floor_s": model_floor,
+            "ratio_vs_model_import_floor": ratio(first, model_floor),
             "target_s": TARGET_S, "target_met": first <= TARGET_S, "runs": runs,
             "breakdown_steps_s": steps,
             "breakdown_peak_rss_mb": max((p["peak_rss_mb"] for p in parts), default=None)}
@@ -236,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{'met' if result['target_met'] else 'NOT met'}")
     print(f"baseline `python -c \"{IMPORT_FLOOR}\"`: {floor:.1f} s (ratio "
           f"{result['ratio_vs_import_floor']:.2f})")
+    print(f"baseline, the worker's model-code imports alone: "
+          f"{result['model_import_floor_s']:.1f} s (ratio "
+          f"{result['ratio_vs_model_import_floor']:.2f})")
     print(f"breakdown, steps run one after another in one process (median, peak "
           f"{result['breakdown_peak_rss_mb']:.0f} MiB):")
     for name, seconds in result["breakdown_steps_s"].items():

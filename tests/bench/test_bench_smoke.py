@@ -101,10 +101,19 @@ def test_answer(index: Index, embedder: FakeEmbedder, tmp_path: Path) -> None:
 def test_coldstart(tmp_path: Path) -> None:
     result = written(tmp_path, coldstart.measure(
         tmp_path, tmp_path, 1, command=[sys.executable, "-m", "tests.bench.fakes"],
-        with_breakdown=False, floor_code="import json"))
+        with_breakdown=False, floor_code="import json", model_floor_code="import csv"))
     assert result["runs"][0]["ready_s"] <= result["first_answer_s"]
     assert {"ready_s", "first_answer_s", "import_floor_s", "ratio_vs_import_floor",
-            "target_met", "breakdown_steps_s"} <= set(result)
+            "model_import_floor_s", "ratio_vs_model_import_floor", "target_met",
+            "breakdown_steps_s"} <= set(result)
+    assert result["ratio_vs_model_import_floor"] == pytest.approx(
+        result["first_answer_s"] / result["model_import_floor_s"])
+
+
+def test_coldstart_model_import_floor_runs_as_written() -> None:
+    # The baseline is a code string run by the real bench only; a typo in it would surface
+    # only there. It imports what the worker imports, so it takes seconds.
+    assert coldstart.import_floor(coldstart.MODEL_IMPORT_FLOOR) > 0
 
 
 def test_coldstart_refuses_to_time_a_refusal(tmp_path: Path,
