@@ -132,6 +132,8 @@ def refusal_tradeoff(rows: Sequence[dict], levels: Sequence[float] = ABSTENTION_
     auc = sum((a > u) + 0.5 * (a == u) for a in yes for u in no) / (len(yes) * len(no))
     points = []
     for level in levels:
+        # The level-th share of the unanswerable, at least one; the 1e-9 keeps a product like
+        # 0.55 * 100 = 55.00000000000001 from asking for a 56th.
         cut = no[max(math.ceil(level * len(no) - 1e-9), 1) - 1]
         points.append({"abstention": sum(u <= cut for u in no) / len(no),
                        "refuse_at_or_below": cut,

@@ -119,6 +119,10 @@ def test_refusal_tradeoff_reads_back_what_each_threshold_would_cost():
     assert [p["abstention"] for p in tradeoff["points"]] == [0.5, 0.75, 1.0, 1.0]
     assert points[1.0]["refuse_at_or_below"] == 0.6
     assert points[1.0]["false_refusal_rate"] == pytest.approx(2 / 5)
+    # Ties count half; 0.55 of 100 unanswerable questions asks for 55, not 56.
+    assert refusal_tradeoff(confident([0.5], [0.5]))["auc"] == 0.5
+    hundred = refusal_tradeoff(confident([1.0], [i / 100 for i in range(100)]), levels=(0.55,))
+    assert hundred["points"][0]["refuse_at_or_below"] == 0.54
 
 
 def test_refusal_tradeoff_needs_both_kinds_and_a_confidence():
