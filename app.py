@@ -226,6 +226,10 @@ def get_pipeline() -> Pipeline | RemotePipeline:
 
 # ---- handlers ---------------------------------------------------------------------------------
 
+# Shown while the first question after a start waits for the worker to load its models.
+LOADING_STATUS = "<p>Loading the models (the first question after a start waits a few seconds)…</p>"
+
+
 def answer_message(answer: Answer) -> str:
     """The chat message for a finished answer: its cited markers link to the Sources panel."""
     return link_markers(answer.text, {c.marker for c in answer.citations})
@@ -244,6 +248,8 @@ def respond(message: str, history: list[dict[str, Any]]) -> Iterator[tuple[str, 
     shown += [{"role": "user", "content": question}, {"role": "assistant", "content": "…"}]
     yield "", shown, "<p>Searching the documents…</p>"
     pipeline = get_pipeline()  # this question finishes on this generation, whatever happens
+    if isinstance(pipeline, RemotePipeline) and pipeline.loading:
+        yield "", shown, LOADING_STATUS
     try:
         for event in pipeline.stream(question, past):
             if isinstance(event, Answer):

@@ -71,6 +71,11 @@ class Worker:
         return self._process.poll() is None
 
     @property
+    def loading(self) -> bool:
+        """Still importing and loading, before its first word: ready, failed or gone."""
+        return not self._ready.is_set()
+
+    @property
     def gone(self) -> bool:
         """The process has exited and its last words (if any) have been read."""
         return not self.alive and self._ready.is_set()
@@ -141,6 +146,11 @@ class RemotePipeline:
     @property
     def embedder(self) -> Embedder:
         return self._embedder()
+
+    @property
+    def loading(self) -> bool:
+        """The worker has not loaded its models yet: a question now waits for them."""
+        return self._worker.loading
 
     def stream(self, question: str, history: Sequence[tuple[str, str]] = ()
                ) -> Iterator[str | Answer]:

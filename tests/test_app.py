@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,7 @@ from ingest.document import Chunk
 from qa.answer import Answer, Citation, Timings
 from qa.config import Settings
 from qa.pipeline import Pipeline
+from qa.remote import RemotePipelines
 from tests.browser.server import RunningApp, serve_app
 from tests.fakes import SECURITY, FakeEmbedder, FakeGenerator
 
@@ -160,6 +162,25 @@ def test_refusal_says_whether_the_model_was_asked() -> None:
         after, lambda doc: "")
 
 
+def test_a_question_asked_while_the_worker_loads_says_so_then_is_answered(
+        monkeypatch: pytest.MonkeyPatch, index_root: Path, embedder: FakeEmbedder) -> None:
+    # A real worker process on the fakes that takes 3 s to load, as app.py runs it.
+    remote = RemotePipelines([sys.executable, "-m", "tests.qa.fake_worker", str(index_root),
+                              "--ready-after", "3"], lambda: embedder)
+    monkeypatch.setattr(app, "pipelines", remote)
+    try:
+        statuses = [sources for _, _, sources in app.respond(LAUNCH_Q, [])]
+        assert statuses[:2] == ["<p>Searching the documents…</p>", app.LOADING_STATUS]
+        messages, sources = chat(LAUNCH_Q, [])
+        assert messages[-1]["content"].startswith("It was launched in April 2022")
+        assert "<mark>The Global Security Initiative was launched in April 2022.</mark>" in sources
+        # Loaded now: the next question goes straight to searching.
+        statuses = [sources for _, _, sources in app.respond(LAUNCH_Q, [])]
+        assert app.LOADING_STATUS not in statuses
+    finally:
+        remote.worker.stop()
+
+
 # ---- hot reload ---------------------------------------------------------------------------
 
 def test_new_generation_is_used_without_restart_and_a_question_in_flight_keeps_its_own(
@@ -272,6 +293,21 @@ def test_off_topic_question_is_refused(running_app: RunningApp) -> None:
                                                             api_name="/ask")
     assert result["abstained"] is True
     assert result["citations"] == []
+
+
+@pytest.mark.real
+def test_a_question_asked_before_the_models_load_is_told_so_then_answered(
+        tmp_path: Path) -> None:
+    # A fresh index directory: the worker builds the index before it loads the models, so the
+    # page is up seconds before the worker is.
+    with serve_app(tmp_path, wait_for_worker=False) as running:
+        assert "answering from " not in running.log.read_text(errors="replace")
+        job = Client(running.url, verbose=False).submit(Q1, [], api_name="/chat")
+        _, history, sources = job.result(timeout=300)
+        statuses = [update[2] for update in job.outputs()]
+        assert app.LOADING_STATUS in statuses
+        assert "Katherine Tai" in app.message_text(history[-1]["content"])
+        assert "<mark>" in sources
 
 
 @pytest.mark.real

@@ -41,8 +41,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_app(workdir: Path) -> Iterator[RunningApp]:
-    """`python app.py` with RAG_INDEX_DIR and RAG_CORPUS_DIR under `workdir`, until exit."""
+def serve_app(workdir: Path, wait_for_worker: bool = True) -> Iterator[RunningApp]:
+    """`python app.py` with RAG_INDEX_DIR and RAG_CORPUS_DIR under `workdir`, until exit.
+
+    Yields once the answering worker has loaded, or with `wait_for_worker=False` as soon as
+    the page is served (the worker still building the index and loading the models)."""
     port = free_port()
     index_dir, corpus_dir, log = workdir / "index", workdir / "corpus", workdir / "app.log"
     shutil.copytree(DEFAULT_CORPUS, corpus_dir)
@@ -58,9 +61,15 @@ def serve_app(workdir: Path) -> Iterator[RunningApp]:
                 pytest.fail(f"app.py exited with {process.returncode}:\n{log.read_text()}")
             # app.py serves the page at once and says "answering from gen-..." once its
             # answering worker has loaded the index and the models.
-            if "answering from " in log.read_text(errors="replace"):
+            if wait_for_worker and "answering from " in log.read_text(errors="replace"):
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
+            if not wait_for_worker:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    pass
             time.sleep(0.5)
         else:
             pytest.fail(f"app.py did not serve within {START_TIMEOUT_S} s:\n{log.read_text()}")

@@ -1,8 +1,9 @@
 """A qa.worker on the fakes, for tests/qa/test_worker.py: the real protocol over real pipes.
 
-python -m tests.qa.fake_worker INDEX_ROOT [--fatal] [--exit-after N]
+python -m tests.qa.fake_worker INDEX_ROOT [--fatal] [--exit-after N] [--ready-after S]
 Every question gets the reply "It was launched in April 2022 [1]."; --fatal reports a start-up
-failure instead of loading; --exit-after N exits (code 3) after answering N questions.
+failure instead of loading; --exit-after N exits (code 3) after answering N questions;
+--ready-after S takes S seconds to "load" (as the real worker's imports do) before it is ready.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+import time
 from pathlib import Path
 
 from index.store import open_index
@@ -28,6 +30,8 @@ def main(argv: list[str]) -> int:
               flush=True)
         return 1
     exit_after = int(argv[argv.index("--exit-after") + 1]) if "--exit-after" in argv else None
+    if "--ready-after" in argv:
+        time.sleep(float(argv[argv.index("--ready-after") + 1]))
     embedder = FakeEmbedder()
     pipeline = Pipeline(open_index(root, embedder.model_id, embedder.dimension), embedder,
                         FakeGenerator([REPLY] * 100), Settings(calibration=None))
