@@ -55,6 +55,9 @@ class Settings:
     # 0.771 -> 0.786 at 0.5, where both stop improving (0 reproduces the old rule: any share).
     min_new_share: float = 0.5
     max_new_tokens: int = 80
+    # Sentence vectors kept between questions (qa.vector_cache), ~1.5 KB each: 20,000 is ~30 MB,
+    # a few hundred documents' worth of retrieved passages. 0 embeds every sentence every time.
+    sentence_cache: int = 20_000
     # Decode steps multiply fp16 copies of SmolLM2's weights (2.6x faster on this CPU, the same
     # eval scores: docs/PERFORMANCE.md); False keeps every step in fp32.
     fp16_decode: bool = True
@@ -64,5 +67,7 @@ class Settings:
             raise ValueError("need 1 <= top_k <= candidates")
         if not 1 <= self.context_passages <= self.top_k:
             raise ValueError("context_passages must be between 1 and top_k")
+        if self.sentence_cache < 0:
+            raise ValueError("sentence_cache must be 0 (off) or more")
         if self.dense_weight <= 0:
             raise ValueError("dense_weight must be positive")

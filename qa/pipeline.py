@@ -41,6 +41,7 @@ from qa.evidence import (
 from qa.followup import standalone
 from qa.generator import Generator
 from qa.retrieve import Retrieved, retrieve
+from qa.vector_cache import VectorCache
 
 _LEADING_MARKERS = re.compile(r"(?:\s*\[\d+\])+")
 _ENDS_SENTENCE = re.compile(r"[.!?][\"”’)]*(?:\s*\[\d+\])*\s*$")
@@ -86,6 +87,7 @@ class Pipeline:
         self.calibration: Calibration | None = (
             load_calibration(self.settings.calibration) if self.settings.calibration else None)
         self._idf: Callable[[str], float] | None = None
+        self._sentence_vectors = VectorCache(embedder, self.settings.sentence_cache)
 
     def idf(self) -> Callable[[str], float]:
         """Term rarity over the index's chunks, computed on first use."""
@@ -115,7 +117,7 @@ class Pipeline:
         sentences = passage_sentences([r.chunk for r in retrieved[: s.context_passages]])
         if not sentences:
             return retrieved, [], signals
-        vectors = self.embedder.embed([c.text for c in sentences])
+        vectors = self._sentence_vectors.embed([c.text for c in sentences])
         scored = score_sentences(query, query_vector, sentences, vectors, self.idf(),
                                  s.coverage_weight)
         best = scored[0]
@@ -194,7 +196,8 @@ class Pipeline:
             return False
         if offers_answer_type(evidence, query) and not offers_answer_type(sentence.text, query):
             return False
-        vectors = self.embedder.embed([sentence.text] + [c.sentence.text for c in chosen])
+        vectors = self._sentence_vectors.embed(
+            [sentence.text] + [c.sentence.text for c in chosen])
         similarity = float(np.max(vectors[1:] @ vectors[0]))
         return similarity >= self.settings.min_answer_similarity
 

@@ -238,6 +238,22 @@ def test_each_question_gets_the_next_reply(index: Index, embedder: FakeEmbedder)
     assert len(generator.prompts) == 2
 
 
+def test_a_second_question_on_the_same_passages_embeds_only_itself(
+        index: Index, embedder: FakeEmbedder) -> None:
+    pipeline = Pipeline(index, embedder, FakeGenerator([LAUNCH, LAUNCH]), NO_CALIBRATION)
+    first = pipeline.answer(QUESTION)
+    before = embedder.embedded
+    second = pipeline.answer(QUESTION)
+    # The query once; the passages' sentences and the model's (same) reply were kept.
+    assert embedder.embedded - before == 1
+    assert second.text == first.text and second.citations == first.citations
+    uncached = Pipeline(index, embedder, FakeGenerator([LAUNCH]),
+                        Settings(calibration=None, sentence_cache=0))
+    before = embedder.embedded
+    assert uncached.answer(QUESTION).text == first.text
+    assert embedder.embedded - before > 1 + 2  # the query, every sentence, the reply
+
+
 @pytest.mark.parametrize(("buffer", "expected"), [
     ("Tai met Wang. [1] She", ("Tai met Wang. [1]", " She")),  # docstring
     ("Tai met Wang. [1][2] She", ("Tai met Wang. [1][2]", " She")),
@@ -260,6 +276,8 @@ def test_settings_are_checked() -> None:
         Settings(top_k=2, context_passages=3)
     with pytest.raises(ValueError, match="dense_weight"):
         Settings(dense_weight=0)
+    with pytest.raises(ValueError, match="sentence_cache"):
+        Settings(sentence_cache=-1)
 
 
 def test_no_sentence_to_stand_on_is_a_refusal_without_calling_the_model(
