@@ -52,7 +52,8 @@ class VectorCache:
             found.update(zip(missing, fresh, strict=True))
             with self._lock:
                 for text, vector in zip(missing, fresh, strict=True):
-                    self._vectors[text] = vector
+                    # A copy: a row view would keep its whole batch's matrix alive.
+                    self._vectors[text] = vector.copy()
                 while len(self._vectors) > self.max_entries:
                     self._vectors.popitem(last=False)
         if not texts:

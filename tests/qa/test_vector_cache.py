@@ -20,6 +20,8 @@ def test_vectors_are_the_embedders_and_each_text_is_embedded_once() -> None:
     again = cache.embed(["security initiative", "Tai met Wang", "launched"])
     assert embedder.embedded == 3  # only "launched" is new
     np.testing.assert_array_equal(again[:2], first[[1, 0]])
+    # Each kept vector owns its 1.5 KB, rather than pinning the batch matrix it came from.
+    assert all(v.base is None for v in cache._vectors.values())
 
 
 def test_the_least_recently_used_text_goes_first() -> None:
