@@ -72,7 +72,7 @@ class Worker:
 
     @property
     def loading(self) -> bool:
-        """Still importing and loading, before its first word: ready, failed or gone."""
+        """True until the worker says it is ready, reports a failure, or exits."""
         return not self._ready.is_set()
 
     @property
