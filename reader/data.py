@@ -1,0 +1,153 @@
+"""SQuAD 2.0 articles -> reader examples: split by article, plus same-article negatives.
+
+The split lives in data/squad2/split.json (roles: reader_train, calibration, heldout) and is by
+article, never by question, so no held-out article's text is ever seen in training.
+
+Negatives: SQuAD 2.0's own unanswerable questions are scarce in the training articles (348 of
+3,652), and in the chat the reader mostly sees retrieved passages that are on topic but do not
+answer. So each question is also paired with another paragraph of its own article, the one that
+shares most of its words (the kind retrieval would bring back), never one that holds a gold
+answer text.
+
+Does not tokenize (reader.model does) and does not read the eval's question files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from index import PROJECT_ROOT
+
+SQUAD_DIR = PROJECT_ROOT / "data" / "squad2"
+SPLIT_FILE = SQUAD_DIR / "split.json"
+ROLES = ("reader_train", "calibration", "heldout")
+_WORD = re.compile(r"[^\W_]+")
+_STOP = frozenset("the a an of in on at to for and or is was were are be by with as from that "
+                  "this what which who whom whose when where why how did does do it its".split())
+
+
+class DataError(ValueError):
+    """A SQuAD file or the split file is missing or does not match."""
+
+
+@dataclass(frozen=True)
+class Example:
+    """One question asked of one context; `answers` empty means the context does not answer."""
+
+    qid: str
+    question: str
+    context: str
+    answers: tuple[tuple[int, str], ...]  # (character start, text) of each gold answer
+    article: str
+    negative: bool = False  # a pairing made here, not a SQuAD question-paragraph pair
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_split(path: Path = SPLIT_FILE) -> dict[str, dict[str, list[str]]]:
+    """{role: {file name: [article titles]}} from split.json."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {role: {str(f): [str(t) for t in titles] for f, titles in data[role].items()}
+                for role in ROLES}
+    except (OSError, ValueError, KeyError, AttributeError, TypeError) as err:
+        raise DataError(f"{path}: cannot read the article split ({err})") from err
+
+
+def articles_for(role: str, split: dict[str, dict[str, list[str]]] | None = None,
+                 squad_dir: Path = SQUAD_DIR) -> list[dict[str, Any]]:
+    """The SQuAD article objects that play `role`, in split.json's order."""
+    split = split or load_split()
+    chosen = []
+    for name, titles in split[role].items():
+        path = squad_dir / name
+        try:
+            by_title = {a["title"]: a for a in json.loads(path.read_text("utf-8"))["data"]}
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise DataError(f"{path}: cannot read SQuAD articles ({err})") from err
+        missing = [t for t in titles if t not in by_title]
+        if missing:
+            raise DataError(f"{path}: no article titled {missing[0]!r} (named in split.json)")
+        chosen += [by_title[t] for t in titles]
+    return chosen
+
+
+def data_files(split: dict[str, dict[str, list[str]]] | None = None,
+               squad_dir: Path = SQUAD_DIR) -> list[Path]:
+    """Every file a reader's training reads: the split and the SQuAD files it names."""
+    split = split or load_split()
+    names = sorted({name for role in split.values() for name in role})
+    return [squad_dir / "split.json", *(squad_dir / n for n in names)]
+
+
+def squad_examples(articles: Iterable[dict[str, Any]]) -> list[Example]:
+    """Each SQuAD question with its own paragraph; unanswerable ones get no answers.
+
+    Example: an article whose one paragraph "Tai met Wang." holds the question "Who met Wang?"
+    answered "Tai" at 0 -> [Example(..., answers=((0, "Tai"),), ...)]
+    """
+    out = []
+    for article in articles:
+        for paragraph in article["paragraphs"]:
+            context = paragraph["context"]
+            for qa in paragraph["qas"]:
+                gold = () if qa.get("is_impossible") else tuple(
+                    (int(a["answer_start"]), a["text"]) for a in qa["answers"])
+                out.append(Example(str(qa["id"]), qa["question"].strip(), context, gold,
+                                   article["title"]))
+    return out
+
+
+def _terms(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def same_article_negatives(articles: Iterable[dict[str, Any]], share: float,
+                           rng: random.Random, pool: int = 3) -> list[Example]:
+    """For a `share` of the questions, another paragraph of their article that does not answer.
+
+    The paragraph is drawn from the `pool` that share most question words, skipping any that
+    contains a gold answer's text (it might answer after all).
+    """
+    out = []
+    for article in articles:
+        contexts = [p["context"] for p in article["paragraphs"]]
+        context_terms = [_terms(c) for c in contexts]
+        for index, paragraph in enumerate(article["paragraphs"]):
+            for qa in paragraph["qas"]:
+                if rng.random() >= share:
+                    continue
+                golds = [a["text"].lower() for a in qa.get("answers", []) + qa.get(
+                    "plausible_answers", []) if a["text"].strip()]
+                asked = _terms(qa["question"])
+                ranked = sorted(
+                    (i for i, c in enumerate(contexts)
+                     if i != index and not any(g in c.lower() for g in golds)),
+                    key=lambda i: -len(asked & context_terms[i]))
+                if not ranked:
+                    continue
+                other = rng.choice(ranked[:pool])
+                out.append(Example(f"{qa['id']}~{other}", qa["question"].strip(),
+                                   contexts[other], (), article["title"], negative=True))
+    return out
+
+
+def count(examples: Sequence[Example]) -> dict[str, int]:
+    """Example: count([answerable, unanswerable]) -> {"examples": 2, "answerable": 1, ...}"""
+    answerable = sum(1 for e in examples if e.answers)
+    negatives = sum(1 for e in examples if e.negative)
+    return {"examples": len(examples), "answerable": answerable,
+            "unanswerable": len(examples) - answerable, "negatives_made": negatives}
