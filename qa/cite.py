@@ -5,8 +5,14 @@ a 135M model forgets or invents markers, so this module decides: the sentence is
 passage that contains most of its content words and all of its numbers and names, and is
 dropped when no passage does; the model's marker only breaks ties.
 
+A sentence that says the opposite of its passage is not supported either: when the passage
+sentence it matches best carries a negation the sentence lacks (or the other way round), or a
+word whose antonym the sentence uses ("often" against "never", "rose" against "fell"), no
+overlap share makes up for it.
+
 Pure functions only. Does not judge whether a cited passage *entails* the sentence; it checks
-word overlap, which catches invented names and numbers but not every paraphrase.
+word overlap and polarity, which catch invented names, numbers and flipped claims but not every
+paraphrase.
 """
 
 from __future__ import annotations
@@ -21,6 +27,28 @@ from ingest.words import content_words, words
 
 MARKER = re.compile(r"\s*\[(\d+)\]")
 _TOKEN = re.compile(r"[^\W_]+")
+_NEGATION = re.compile(r"\b(?:not|no|never|none|nobody|nothing|neither|nor|without|cannot)\b"
+                       r"|n[\'’]t\b", re.IGNORECASE)
+# Each word against the words that say its opposite; both directions are checked.
+_OPPOSITES = {
+    "always": "never rarely", "often": "never rarely seldom", "usually": "never rarely",
+    "increase": "decrease reduce cut", "increased": "decreased reduced cut",
+    "rise": "fall drop decline", "rose": "fell dropped declined", "more": "fewer less",
+    "higher": "lower", "larger": "smaller", "strengthen": "weaken", "strengthened": "weakened",
+    "expand": "shrink contract", "expanded": "shrank contracted", "allow": "forbid ban prohibit",
+    "allowed": "forbade banned prohibited", "accept": "reject refuse", "accepted":
+    "rejected refused", "support": "oppose", "supported": "opposed", "agree": "disagree",
+    "agreed": "disagreed", "win": "lose", "won": "lost", "success": "failure",
+    "succeeded": "failed", "before": "after", "first": "last", "legal": "illegal",
+    "possible": "impossible", "able": "unable", "likely": "unlikely", "achievable":
+    "unachievable", "include": "exclude", "included": "excluded", "open": "closed",
+    "began": "ended", "start": "end", "friend": "enemy", "ally": "rival adversary",
+}
+_ANTONYMS: dict[str, set[str]] = {}
+for _word, _others in _OPPOSITES.items():
+    for _other in _others.split():
+        _ANTONYMS.setdefault(_word, set()).add(_other)
+        _ANTONYMS.setdefault(_other, set()).add(_word)
 
 
 @dataclass(frozen=True)
@@ -54,6 +82,24 @@ def unsupported_terms(sentence: str, passage: str) -> list[str]:
             and w.lower() not in present]
 
 
+def contradicts(sentence: str, passage: str) -> bool:
+    """Whether `sentence` flips the passage sentence it matches best: a negation on one side
+    only, or a word on one side whose antonym is on the other (and not itself).
+
+    Example: contradicts("The Chinese often set expectations.",
+                         "The Chinese never, ever dictate expectations.") -> True
+    Example: contradicts("Tai met Wang.", "Katherine Tai met Wang Wentao.") -> False
+    """
+    spans = split_sentences(passage) or [(0, len(passage))]
+    asked = content_words(sentence)
+    closest = max((passage[s:e] for s, e in spans),
+                  key=lambda text: len(asked & content_words(text)))
+    if bool(_NEGATION.search(sentence)) != bool(_NEGATION.search(closest)):
+        return True
+    mine, theirs = set(words(sentence)), set(words(closest))
+    return any(_ANTONYMS.get(w, set()) & (theirs - mine) for w in mine - theirs)
+
+
 def parse_markers(sentence: str, n_passages: int) -> tuple[str, tuple[int, ...]]:
     """Strip every `[n]` from the sentence; keep the markers within 1..n_passages, in order.
 
@@ -70,7 +116,8 @@ def cite_sentence(
     """The sentence cited to the passage that best supports it, or None when none does.
 
     A passage supports a sentence when it holds at least `min_support` of the sentence's
-    content words and every one of its numbers and names. The model's own marker wins ties; a
+    content words and every one of its numbers and names, and does not say the opposite
+    (`contradicts`). The model's own marker wins ties; a
     marker pointing at a passage that does not support the sentence is replaced.
     Example: cite_sentence("Tai met Wang [2].", ["Tai met Wang.", "Xi spoke."], 0.5)
     -> CitedSentence("Tai met Wang.", (1,))
@@ -78,7 +125,8 @@ def cite_sentence(
     text, markers = parse_markers(sentence, len(passages))
     if not content_words(text):
         return None
-    scores = [support(text, p) if not unsupported_terms(text, p) else 0.0 for p in passages]
+    scores = [support(text, p) if not unsupported_terms(text, p) and not contradicts(text, p)
+              else 0.0 for p in passages]
     ranked = sorted(range(len(passages)),
                     key=lambda i: (-scores[i], (i + 1) not in markers, i))
     if not ranked or scores[ranked[0]] < min_support:

@@ -14,6 +14,7 @@ from qa.cite import (
     CitedSentence,
     cite_answer,
     cite_sentence,
+    contradicts,
     parse_markers,
     render,
     support,
@@ -156,3 +157,34 @@ def test_supporting_span_is_in_document_offsets() -> None:
     assert document[start:end] == "The talks covered tariffs."
     # nothing in common: the first sentence, never an error
     assert supporting_span("Bananas.", chunk) == (100, 113)
+
+
+# The chat once showed "the Chinese often set unachievable expectations" cited to a passage
+# saying they "never, ever dictate" terms: every content word was there, the meaning flipped.
+NEVER = ("Chinese officials insist that they never, ever dictate terms or set unachievable "
+         "expectations when they invest abroad.")
+
+
+@pytest.mark.parametrize("sentence", [
+    "Chinese officials often set unachievable expectations when they invest abroad.",  # antonym
+    "Chinese officials dictate terms when they invest abroad.",  # negation dropped
+    "Katherine Tai did not meet Wang Wentao in San Francisco.",  # negation added
+    "The talks covered fewer tariffs and export controls.",  # "more" is not there, but...
+])
+def test_a_sentence_that_says_the_opposite_of_its_passage_is_not_cited(sentence: str) -> None:
+    passages = [NEVER, TRADE]
+    if "fewer" in sentence:  # ... an antonym needs its opposite in the passage to count
+        assert cite_sentence(sentence, passages, 0.5) is not None
+        assert cite_sentence(sentence, [TRADE.replace("covered", "covered more")], 0.5) is None
+        return
+    assert cite_sentence(sentence, passages, 0.5) is None
+
+
+def test_contradicts_keeps_faithful_paraphrases() -> None:
+    assert contradicts("The Chinese often set expectations.",
+                       "The Chinese never, ever dictate expectations.")
+    assert not contradicts("Tai met Wang.", "Katherine Tai met Wang Wentao.")
+    assert not contradicts("Chinese officials never dictate terms.", NEVER)
+    assert not contradicts("They don't dictate terms.", "They do not dictate terms.")
+    assert cite_sentence("Chinese officials never dictate terms abroad.", [NEVER], 0.5) == (
+        CitedSentence("Chinese officials never dictate terms abroad.", (1,)))
