@@ -27,7 +27,6 @@ from index import PROJECT_ROOT
 from ingest.cli import Parser
 
 BENCH_DIR = PROJECT_ROOT / "var" / "bench"
-SQUAD_DIR = PROJECT_ROOT.parent / "shared" / "benchmarks" / "squad2"
 
 
 def bench_parser(name: str, description: str, examples: str, repeats: int) -> Parser:
@@ -140,13 +139,10 @@ def write_result(out: Path, payload: dict[str, Any]) -> None:
 
 
 def squad_documents() -> dict[str, str]:
-    """The 16 SQuAD 2.0 dev articles of ../shared/benchmarks/squad2 as {file name: text}."""
-    from eval.squad import convert, load_squad
+    """The 16 SQuAD 2.0 dev articles (data/squad2, committed) as {file name: text}."""
+    from eval.squad import DEFAULT_SQUAD, convert, load_squad
 
-    if not SQUAD_DIR.is_dir():
-        raise FileNotFoundError(f"{SQUAD_DIR} is missing; the benchmarks need the shared "
-                                "SQuAD 2.0 articles next to the project (see its README)")
-    documents, _ = convert(load_squad(SQUAD_DIR))
+    documents, _ = convert(load_squad(DEFAULT_SQUAD))
     return documents
 
 
@@ -162,8 +158,8 @@ def bench_corpus(directory: Path = BENCH_DIR / "corpus") -> Path:
 
 
 def squad_questions() -> list[str]:
-    """Every SQuAD question text of the shared articles (answerable or not), in file order."""
-    from eval.squad import convert, load_squad
+    """Every SQuAD question text of the dev articles (answerable or not), in file order."""
+    from eval.squad import DEFAULT_SQUAD, convert, load_squad
 
-    _, questions = convert(load_squad(SQUAD_DIR))
+    _, questions = convert(load_squad(DEFAULT_SQUAD))
     return [q["question"] for q in questions]

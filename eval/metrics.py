@@ -50,7 +50,8 @@ METRIC_DOCS: dict[str, str] = {
     "answer_hit": "Share of answerable questions whose answer contains an acceptable answer, "
     "ignoring case, punctuation and the articles a/an/the.",
     "answer_f1": "Average over answerable questions of the best word-overlap F1 between the "
-    "answer and an acceptable answer (a refusal scores 0).",
+    "short answer (the reader's span; the whole answer when there is none) and an acceptable "
+    "answer (a refusal scores 0).",
     "abstention_rate_unanswerable": "Share of unanswerable questions where the system correctly "
     "declined to answer.",
     "false_refusal_rate": "Share of answerable questions where the system declined to answer "
@@ -101,6 +102,7 @@ class QuestionResult:
     abstained: bool | None
     latency_s: float | None
     ttft_s: float | None
+    short: str = ""  # the reader's short answer, which answer_f1 scores; "" scores the answer
 
 
 def covers(chunk: Located, evidence: Located) -> bool:
@@ -168,7 +170,8 @@ def score_question(r: QuestionResult) -> dict[str, float | int | None]:
         answer = "" if r.abstained else r.answer or ""
         scores["citation_recall"] = sum(_covered(e, cited) for e in evidence) / len(evidence)
         scores["answer_hit"] = int(any(contains_answer(answer, a) for a in q.answers))
-        scores["answer_f1"] = 0.0 if r.abstained else max(token_f1(answer, a) for a in q.answers)
+        scored = r.short or answer
+        scores["answer_f1"] = 0.0 if r.abstained else max(token_f1(scored, a) for a in q.answers)
     return scores
 
 

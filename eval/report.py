@@ -48,7 +48,7 @@ def question_row(r: QuestionResult, citations: list[dict], retrieved_ids: list[s
     q = r.question
     return {
         "id": q.id, "question": q.question, "answerable": q.answerable, "answers": list(q.answers),
-        "answer": r.answer, "abstained": r.abstained, "citations": citations,
+        "answer": r.answer, "short": r.short, "abstained": r.abstained, "citations": citations,
         "retrieved": retrieved_ids, **score_question(r), "latency_s": r.latency_s,
         "ttft_s": r.ttft_s,
     }

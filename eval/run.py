@@ -110,6 +110,7 @@ def run_questions(questions: Sequence[Question], index: Index, embedder: Embedde
             abstained=answer.abstained if answer else None,
             latency_s=answer.timings.total_s if answer else None,
             ttft_s=answer.timings.ttft_s if answer else None,
+            short=answer.short if answer and not answer.abstained else "",
         )
         citations = [{"marker": c.marker, "doc": c.chunk.doc_id, "chunk_id": c.chunk.chunk_id,
                       "start": c.start, "end": c.end,

@@ -29,7 +29,9 @@ from typing import Any, NoReturn
 import pysbd
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SQUAD = PROJECT_ROOT.parent / "shared" / "benchmarks" / "squad2"
+# Committed copy of ../shared/benchmarks/squad2 (data/squad2/README.md); split.json beside it
+# says which articles are held out from the reader's training.
+DEFAULT_SQUAD = PROJECT_ROOT / "data" / "squad2" / "dev-v2.0-16-articles.json"
 PARAGRAPH_SEPARATOR = "\n\n"
 
 
@@ -162,6 +164,15 @@ def convert(squad: dict[str, Any]) -> tuple[dict[str, str], list[dict[str, Any]]
     return documents, questions
 
 
+def only_articles(squad: dict[str, Any], titles: Sequence[str]) -> dict[str, Any]:
+    """The SQuAD data with only the articles titled `titles`.
+
+    Example: only_articles({"data": [{"title": "A"}, {"title": "B"}]}, ["B"])
+    -> {"data": [{"title": "B"}]}
+    """
+    return {**squad, "data": [a for a in squad.get("data", []) if a.get("title") in titles]}
+
+
 def sample(items: Sequence[Any], limit: int | None, seed: int) -> list[Any]:
     """A reproducible random sample of `limit` items, returned in their original order.
 
@@ -223,6 +234,19 @@ def write_output(out: Path, documents: dict[str, str], questions: Sequence[dict]
     return sorted(p.name for p in corpus.glob("*.txt") if p.name not in documents)
 
 
+def role_titles(role: str, squad_file: Path) -> list[str]:
+    """The titles split.json gives `role` in `squad_file` (matched by file name)."""
+    from reader.data import DataError, load_split
+
+    try:
+        titles = load_split()[role].get(squad_file.name)
+    except DataError as err:
+        raise SquadError(str(err)) from None
+    if not titles:
+        raise SquadError(f"data/squad2/split.json names no {role} articles of {squad_file.name}")
+    return titles
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One line instead of argparse's usage block: the mistake is what the user needs.
@@ -252,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
       a reproducible random sample of 200 questions (the corpus still has every article)
   python -m eval.squad --out /tmp/squad-ans --limit 100 --answerable-only
       100 questions drawn from the answerable ones only
+  python -m eval.squad --out var/squad-heldout --role heldout --limit 400 --seed 1
+      400 questions from the 8 articles no reader training saw (data/squad2/split.json);
+      the corpus holds those articles only
   python -m eval.squad --out /tmp/sq --squad path/to/dev-v2.0.json
       another SQuAD file (or a directory holding exactly one .json file)
 
@@ -265,6 +292,9 @@ default --squad: {DEFAULT_SQUAD}""",
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample (default: 0)")
     parser.add_argument("--answerable-only", action="store_true",
                         help="drop unanswerable questions before sampling")
+    parser.add_argument("--role", choices=("reader_train", "calibration", "heldout"),
+                        help="keep only the articles data/squad2/split.json gives this role "
+                        "for the --squad file (default: every article)")
     return parser
 
 
@@ -273,7 +303,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        documents, questions = convert(load_squad(args.squad))
+        squad = load_squad(args.squad)
+        if args.role:
+            squad = only_articles(squad, role_titles(args.role, find_squad_file(args.squad)))
+        documents, questions = convert(squad)
         if args.answerable_only:
             questions = [q for q in questions if q["answerable"]]
         questions = sample(questions, args.limit, args.seed)

@@ -149,6 +149,16 @@ def test_answer_f1_takes_the_best_acceptable_answer():
 
 # --- latency, empty sets, retrieval-only ---------------------------------------------------------
 
+def test_answer_f1_scores_the_short_answer_and_answer_hit_the_whole_answer():
+    q = question(ev(0, 10), answers=("April 2022",))
+    shown = "April 2022 [1]\n\nThe Global Security Initiative was launched in April 2022 [1]."
+    with_short = QuestionResult(q, (), (), shown, False, None, None, short="April 2022")
+    without = QuestionResult(q, (), (), shown, False, None, None)
+    assert score_question(with_short)["answer_f1"] == 1.0
+    assert score_question(without)["answer_f1"] < 0.5  # the sentence's other words count
+    assert score_question(with_short)["answer_hit"] == score_question(without)["answer_hit"] == 1
+
+
 def test_percentiles_use_linear_interpolation():
     # p50 of 1..4 = 2.5; p95: position 0.95 * 3 = 2.85 -> 3 + 0.85 * (4 - 3) = 3.85
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5

@@ -161,3 +161,14 @@ def test_project_question_file_is_valid_and_big_enough():
     assert kinds["answerable"] >= 30
     assert kinds["two-document"] >= 5
     assert kinds["unanswerable"] >= 8
+
+
+def test_cli_role_keeps_only_that_roles_articles(tmp_path):
+    # data/squad2/split.json holds 8 dev articles out; no question or document of the others
+    out = tmp_path / "heldout"
+    assert main(["--out", str(out), "--role", "heldout", "--limit", "50", "--seed", "1"]) == 0
+    names = sorted(p.name for p in (out / "corpus").iterdir())
+    assert len(names) == 8 and "warsaw.txt" in names and "normans.txt" not in names
+    questions = [json.loads(line) for line in (out / "qa.jsonl").read_text().splitlines()]
+    assert len(questions) == 50
+    assert {e["doc"] for q in questions for e in q["evidence"]} <= set(names)
