@@ -161,8 +161,10 @@ def breakdown(index_root: str, cache: str) -> dict[str, Any]:
     t = step("worker: import transformers", t)
     from index.embedder import MiniLMEmbedder
     from index.store import open_index
+    from qa.config import Settings
     from qa.generator import SmolLM2Generator
     from qa.pipeline import Pipeline
+    from qa.service import load_reader
 
     embedder = MiniLMEmbedder(backend="transformers")  # as qa.service.load_pipeline
     index = open_index(Path(index_root), embedder.model_id, embedder.dimension)
@@ -172,7 +174,9 @@ def breakdown(index_root: str, cache: str) -> dict[str, Any]:
     generator = SmolLM2Generator(Path(cache))
     generator.warm_up()
     t = step("worker: load SmolLM2 (fp32 safetensors)", t)
-    pipeline = Pipeline(index, embedder, generator)
+    reader = load_reader(Settings())
+    t = step("worker: load the reader (manifest checked)", t)
+    pipeline = Pipeline(index, embedder, generator, reader=reader)
     pipeline.idf()
     t = step("worker: term statistics", t)
     worker_ready = time.perf_counter() - started

@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     from qa.config import Settings, default_model_cache
     from qa.generator import SmolLM2Generator
     from qa.pipeline import Pipeline
+    from qa.service import load_reader
 
     documents, rejected = load_corpus(args.corpus)
     for line in rejected:
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         generator = SmolLM2Generator(default_model_cache(), settings.max_new_tokens,
                                      settings.fp16_decode)
         generator.warm_up()
-        pipeline = Pipeline(index, embedder, generator, settings)
+        pipeline = Pipeline(index, embedder, generator, settings, load_reader(settings))
     metrics, rows, curve = run_questions(questions, index, embedder, pipeline, k=args.k)
     run_info = {"questions": str(args.qa), "corpus": str(args.corpus), "k": args.k,
                 "date": datetime.now(UTC).isoformat(timespec="seconds"),

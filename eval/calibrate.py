@@ -99,21 +99,23 @@ def main(argv: list[str] | None = None) -> int:
     from qa.abstain import DEFAULT_CALIBRATION, FEATURES, Calibration
     from qa.config import Settings
     from qa.pipeline import Pipeline
+    from qa.service import load_reader
 
     out = args.out or DEFAULT_CALIBRATION
     embedder = MiniLMEmbedder()
     settings = Settings(calibration=None)
+    reader = load_reader(settings)
     rows, labels, groups, names = [], [], [], []
     for group, (qfile, corpus) in enumerate(args.set):
         questions, index = open_question_set(parser.prog, qfile, corpus, embedder)
-        pipeline = Pipeline(index, embedder, _NoGenerator(), settings)
+        pipeline = Pipeline(index, embedder, _NoGenerator(), settings, reader)
         from tqdm import tqdm
 
         for q in tqdm(questions, desc=Path(qfile).name, unit="question"):
-            _, scored, signals = pipeline.evidence(q.question)
-            if not scored:  # refused by min_relevance whatever the calibration says
+            found = pipeline.evidence(q.question)
+            if not found.chosen:  # refused by min_relevance whatever the calibration says
                 continue
-            rows.append([signals[f] for f in FEATURES])
+            rows.append([found.signals[f] for f in FEATURES])
             labels.append(float(q.answerable))
             groups.append(group)
         names.append(str(qfile))

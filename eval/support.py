@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     from qa.config import Settings, default_model_cache
     from qa.generator import SmolLM2Generator
     from qa.pipeline import Pipeline
+    from qa.service import load_reader
 
     embedder = MiniLMEmbedder()
     generator = SmolLM2Generator(default_model_cache())
@@ -153,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         questions, index = open_question_set(parser.prog, qfile, corpus, embedder)
         if args.limit:
             questions = [q for q in questions if q.answerable][:args.limit]
-        pipeline = Pipeline(index, embedder, generator, Settings(min_new_share=_ANY_SHARE))
+        settings = Settings(min_new_share=_ANY_SHARE)
+        pipeline = Pipeline(index, embedder, generator, settings, load_reader(settings))
         recorded = record(questions, pipeline)
         table[str(qfile)] = {f"{s:g}": score(recorded, s) for s in args.shares}
     print_table(table)

@@ -1,8 +1,9 @@
 """When to refuse: a calibrated confidence that the retrieved evidence answers the question.
 
-The confidence is a logistic function of a few signals (qa.evidence computes them): the best
+The confidence is a logistic function of a few signals (qa.pipeline computes them): the reader's
+margin (its best span's score minus its "no answer" score, reader.model), the evidence
 sentence's cosine similarity to the question, how much of the question it covers, the best
-passage's similarity, and whether the sentence holds the kind of thing the question asks for.
+passage's similarity, and whether the answer holds the kind of thing the question asks for.
 The weights and the refusal threshold are fitted on benchmark questions by
 `python -m eval.calibrate` and stored in qa/calibration.json with the command that derived them;
 nothing here is guessed.
@@ -19,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-FEATURES = ("cosine", "coverage", "passage_similarity", "typed_answer")
+FEATURES = ("cosine", "coverage", "passage_similarity", "typed_answer", "reader")
 DEFAULT_CALIBRATION = Path(__file__).with_name("calibration.json")
 
 

@@ -48,6 +48,9 @@ class Answer:
     # computed. And the model's sentences the support check removed, for the report.
     confidence: float | None = None
     rejected: tuple[str, ...] = ()
+    # The reader's answer span (reader.model), the short answer shown first; "" when the
+    # pipeline has no reader or refused.
+    short: str = ""
 
 
 def answer_to_json(answer: Answer) -> dict[str, Any]:
@@ -72,4 +75,4 @@ def answer_from_json(data: dict[str, Any]) -> Answer:
                         for r in data["retrieved"]),
         abstained=data["abstained"], timings=Timings(**data["timings"]),
         quoted=data["quoted"], query=data["query"], confidence=data["confidence"],
-        rejected=tuple(data["rejected"]))
+        rejected=tuple(data["rejected"]), short=data.get("short", ""))

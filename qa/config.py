@@ -12,6 +12,7 @@ from pathlib import Path
 
 from index import PROJECT_ROOT
 from qa.abstain import DEFAULT_CALIBRATION
+from reader.model import READER_DIR
 
 REFUSAL = "I can't find this in the documents."
 
@@ -45,6 +46,9 @@ class Settings:
     # Weights and threshold of the calibrated refusal (qa.abstain); None: never refuse above
     # min_relevance.
     calibration: Path | None = DEFAULT_CALIBRATION
+    # The trained reader (reader/model, made by python -m reader.train) that finds the answer
+    # span in the top passages; None: the best-scoring sentence is the evidence (qa.evidence).
+    reader: Path | None = READER_DIR
     # An answer sentence must share at least this share of its content words with the passage it
     # cites (and every number and name), and be at least this similar (cosine) to the evidence.
     min_support: float = 0.5

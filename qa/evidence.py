@@ -145,12 +145,22 @@ def _counts(sentence: str, noun: str) -> bool:
     return False
 
 
+def coverage(question: str, sentence: str, idf: Callable[[str], float]) -> float:
+    """IDF-weighted share of the question's terms that `sentence` holds.
+
+    Example: coverage("Who met Wang?", "Tai met Wang.", lambda t: 1.0) -> 1.0
+    """
+    asked = terms(question)
+    total = sum(idf(t) for t in asked) or 1.0
+    return sum(idf(t) for t in asked & terms(sentence)) / total
+
+
 @dataclass(frozen=True)
 class Scored:
     sentence: Sentence
     cosine: float  # with the question
     coverage: float  # IDF-weighted share of the question's terms the sentence contains
-    score: float  # cosine + coverage_weight * coverage
+    score: float  # cosine + coverage_weight * coverage (or the reader's margin)
 
 
 def score_sentences(question: str, question_vector: np.ndarray, sentences: Sequence[Sentence],

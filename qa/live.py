@@ -37,7 +37,7 @@ def refreshed(pipeline: Pipeline) -> Pipeline:
         return pipeline
     embedder = pipeline.embedder
     new_index = open_index(index.root, embedder.model_id, embedder.dimension)
-    return Pipeline(new_index, embedder, pipeline.generator, pipeline.settings)
+    return Pipeline(new_index, embedder, pipeline.generator, pipeline.settings, pipeline.reader)
 
 
 class SerializedEmbedder:
@@ -95,4 +95,4 @@ def load_default(index_root: Path, corpus: Path, model_cache: Path) -> Pipeline:
 
     loaded = load_pipeline(index_root, corpus, model_cache)
     return Pipeline(loaded.index, SerializedEmbedder(loaded.embedder), loaded.generator,
-                    loaded.settings)
+                    loaded.settings, loaded.reader)

@@ -1,8 +1,14 @@
 """Question in, cited answer out.
 
     question + history --qa.followup--> standalone query --qa.retrieve--> passages
-    passages --qa.evidence--> best sentence(s) --qa.abstain--> refuse, or
+    passages --reader--> answer span and the sentence(s) holding it --qa.abstain--> refuse, or
     evidence --generator--> sentences --qa.cite + checks--> shown sentences, or the quoted evidence
+
+With a reader (reader.model, the default everywhere but in fast tests) the evidence is the
+sentence(s) that hold the reader's best answer span, however many sentences the span crosses
+(a list after "has three goals:" is part of the span, not cut at the colon); the span is the
+short answer shown first, and a model sentence is shown only if it holds the span. Without one,
+the best-scoring sentence is the evidence (qa.evidence).
 
 The model's text reaches the user one checked sentence at a time: a sentence is shown only
 after it passed the support check against the passage it cites (content words, numbers and
@@ -19,19 +25,24 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
 from index.embedder import Embedder
 from index.store import Index
 from ingest.chunker import split_sentences
+from ingest.document import Chunk
+from ingest.words import words
 from qa.abstain import Calibration, load_calibration
 from qa.answer import Answer, Citation, Timings
 from qa.cite import CitedSentence, cite_answer, render, supporting_span
 from qa.config import REFUSAL, Settings
-from qa.context import build_messages, passage_sentences
+from qa.context import Sentence, build_messages, passage_sentences
 from qa.evidence import (
     Scored,
+    coverage,
     inverse_document_frequency,
     new_information_share,
     offers_answer_type,
@@ -42,6 +53,7 @@ from qa.followup import standalone
 from qa.generator import Generator
 from qa.retrieve import Retrieved, retrieve
 from qa.vector_cache import VectorCache
+from reader.model import Span
 
 _LEADING_MARKERS = re.compile(r"(?:\s*\[\d+\])+")
 _ENDS_SENTENCE = re.compile(r"[.!?][\"”’)]*(?:\s*\[\d+\])*\s*$")
@@ -66,6 +78,47 @@ def split_complete(buffer: str) -> tuple[str, str]:
     return buffer[:cut], buffer[cut:]
 
 
+class Reader(Protocol):
+    """Finds the answer span of each passage (reader.model.Reader; a fake in fast tests)."""
+
+    def read(self, question: str, passages: Sequence[str]) -> list[Span]:
+        """The best span of each passage, best margin (span score - no-answer score) first."""
+        ...
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the pipeline stands on for one query, before it decides to answer."""
+
+    retrieved: tuple[Retrieved, ...]
+    chosen: list[Scored]  # the sentence(s) the model reads and the fallback quotes; [] refuses
+    signals: dict[str, float]  # the refusal features (qa.abstain)
+    span: Span | None = None  # the reader's best span (its passage is 0-based)
+    scored: list[Scored] = field(default_factory=list)  # every sentence, without a reader
+
+
+def holds_span(sentence: str, span: str) -> bool:
+    """Whether the words of `span` occur in `sentence` in a row (case and punctuation ignored).
+
+    Example: holds_span("It was launched in April 2022 [1].", "April 2022") -> True
+    """
+    needle, hay = words(span), words(sentence)
+    return bool(needle) and any(hay[i: i + len(needle)] == needle
+                                for i in range(len(hay) - len(needle) + 1))
+
+
+def span_sentences(span: Span, chunk: Chunk, passage: int) -> Sentence:
+    """The sentences of `chunk` that the span touches, as one Sentence numbered `passage`.
+
+    Example: a span on "goals:" and the list after it -> both sentences, lead-in and list.
+    """
+    bounds = split_sentences(chunk.text) or [(0, len(chunk.text))]
+    touched = [(s, e) for s, e in bounds if s < span.end and e > span.start] or [
+        min(bounds, key=lambda b: abs(b[0] - span.start))]
+    start, end = touched[0][0], touched[-1][1]
+    return Sentence(passage, chunk.start + start, chunk.start + end, chunk.text[start:end])
+
+
 def make_citations(sentences: list[CitedSentence], retrieved: tuple[Retrieved, ...]
                    ) -> tuple[Citation, ...]:
     citations: dict[tuple[int, int, int], Citation] = {}
@@ -77,12 +130,32 @@ def make_citations(sentences: list[CitedSentence], retrieved: tuple[Retrieved, .
     return tuple(sorted(citations.values(), key=lambda c: (c.marker, c.start)))
 
 
+def short_answer(span: Span | None, chosen: Sequence[Scored]) -> str:
+    """The line shown before the sentences: the reader's span with its citation, when it is
+    shorter than the sentence that holds it ("" otherwise, and without a reader).
+
+    Example: span "April 2022" in passage 1 -> "April 2022 [1]\n\n"
+    """
+    if span is None or not chosen:
+        return ""
+    text = " ".join(span.text.split())
+    if words(text) == words(chosen[0].sentence.text):
+        return ""
+    return f"{text} [{chosen[0].sentence.passage}]\n\n"
+
+
 class Pipeline:
+    """Answers questions from one index: retrieve, read, refuse or generate, check, cite.
+
+    `reader` None falls back to sentence scoring (qa.evidence) to find the evidence.
+    """
+
     def __init__(self, index: Index, embedder: Embedder, generator: Generator,
-                 settings: Settings | None = None) -> None:
+                 settings: Settings | None = None, reader: Reader | None = None) -> None:
         self.index = index
         self.embedder = embedder
         self.generator = generator
+        self.reader = reader
         self.settings = settings or Settings()
         self.calibration: Calibration | None = (
             load_calibration(self.settings.calibration) if self.settings.calibration else None)
@@ -102,8 +175,8 @@ class Pipeline:
                 return event
         raise AssertionError("stream() ended without an Answer")
 
-    def evidence(self, query: str) -> tuple[tuple[Retrieved, ...], list[Scored], dict[str, float]]:
-        """(retrieved passages, scored sentences best first, refusal signals) for a query."""
+    def evidence(self, query: str) -> Evidence:
+        """The retrieved passages, the evidence sentence(s) and the refusal signals for a query."""
         s = self.settings
         query_vector = self.embedder.embed([query])[0]
         retrieved = tuple(retrieve(self.index, self.embedder, query, top_k=s.top_k,
@@ -111,19 +184,50 @@ class Pipeline:
                                    dense_weight=s.dense_weight, query_vector=query_vector))
         best_passage = max((r.dense_similarity or 0.0 for r in retrieved), default=0.0)
         signals = {"cosine": 0.0, "coverage": 0.0, "passage_similarity": best_passage,
-                   "typed_answer": 0.0}
+                   "typed_answer": 0.0, "reader": 0.0}
         if best_passage < s.min_relevance:
-            return retrieved, [], signals
-        sentences = passage_sentences([r.chunk for r in retrieved[: s.context_passages]])
+            return Evidence(retrieved, [], signals)
+        passages = [r.chunk for r in retrieved[: s.context_passages]]
+        if self.reader is not None:
+            return self._read(query, query_vector, retrieved, passages, signals)
+        sentences = passage_sentences(passages)
         if not sentences:
-            return retrieved, [], signals
+            return Evidence(retrieved, [], signals)
         vectors = self._sentence_vectors.embed([c.text for c in sentences])
         scored = score_sentences(query, query_vector, sentences, vectors, self.idf(),
                                  s.coverage_weight)
         best = scored[0]
         signals.update(cosine=best.cosine, coverage=best.coverage,
                        typed_answer=float(offers_answer_type(best.sentence.text, query)))
-        return retrieved, scored, signals
+        documents = [r.chunk.doc_id for r in retrieved]
+        chosen = select_evidence(query, scored, documents, self.idf(), s.second_sentence_gain)
+        return Evidence(retrieved, chosen, signals, scored=scored)
+
+    def _read(self, query: str, query_vector: np.ndarray, retrieved: tuple[Retrieved, ...],
+              passages: Sequence[Chunk], signals: dict[str, float]) -> Evidence:
+        """Evidence from the reader: the sentence(s) of its best span, plus those of the best
+        span of another document when the reader says that one answers too (margin > 0)."""
+        assert self.reader is not None
+        spans = [sp for sp in self.reader.read(query, [c.text for c in passages])
+                 if sp.text.strip()]
+        if not spans:
+            return Evidence(retrieved, [], signals)
+        best = spans[0]
+        picked = [best]
+        for other in spans[1:]:
+            if other.margin > 0 and passages[other.passage].doc_id != passages[
+                    best.passage].doc_id:
+                picked.append(other)
+                break
+        sentences = [span_sentences(sp, passages[sp.passage], sp.passage + 1) for sp in picked]
+        vectors = self._sentence_vectors.embed([c.text for c in sentences])
+        chosen = [Scored(sentence, float(vector @ query_vector),
+                         coverage(query, sentence.text, self.idf()), sp.margin)
+                  for sentence, vector, sp in zip(sentences, vectors, picked, strict=True)]
+        signals.update(cosine=chosen[0].cosine, coverage=chosen[0].coverage,
+                       typed_answer=float(offers_answer_type(best.text, query)),
+                       reader=best.margin)
+        return Evidence(retrieved, chosen, signals, best)
 
     def stream(self, question: str, history: Sequence[tuple[str, str]] = ()
                ) -> Iterator[str | Answer]:
@@ -134,18 +238,18 @@ class Pipeline:
         s = self.settings
         started = time.perf_counter()
         query = standalone(question, history)
-        retrieved, scored, signals = self.evidence(query)
-        confidence = self.calibration.confidence(signals) if self.calibration and scored else (
-            1.0 if scored else 0.0)
+        found = self.evidence(query)
+        retrieved, chosen, span = found.retrieved, found.chosen, found.span
+        confidence = self.calibration.confidence(found.signals) if (
+            self.calibration and chosen) else (1.0 if chosen else 0.0)
         threshold = self.calibration.threshold if self.calibration else 0.0
-        if not scored or confidence < threshold:
+        if not chosen or confidence < threshold:
             elapsed = time.perf_counter() - started
             yield Answer(question, REFUSAL, (), retrieved, True, Timings(elapsed, None, elapsed),
                          query=query, confidence=confidence)
             return
-        documents = [r.chunk.doc_id for r in retrieved]
-        chosen = select_evidence(query, scored, documents, self.idf(), s.second_sentence_gain)
         retrieval_s = time.perf_counter() - started
+        short = short_answer(span, chosen)
 
         passages = [r.chunk.text for r in retrieved]
         evidence_text = " ".join(c.sentence.text for c in chosen)
@@ -157,7 +261,8 @@ class Pipeline:
 
         def check(text: str) -> bool:
             cited = cite_answer(text, passages, s.min_support)
-            kept = [c for c in cited if self._faithful(c, query, evidence_text, chosen)]
+            kept = [c for c in cited if self._faithful(c, query, evidence_text, chosen)
+                    and (span is None or holds_span(c.text, span.text))]
             rejected.extend(c.text for c in cited if c not in kept)
             return self._add(shown, kept)
 
@@ -168,7 +273,7 @@ class Pipeline:
                 ttft = time.perf_counter() - started
             finished, buffer = split_complete(buffer + piece)
             if finished and check(finished):
-                last_yielded = render(shown)
+                last_yielded = short + render(shown)
                 yield last_yielded
         if ttft is None:  # the model was called but said nothing
             ttft = time.perf_counter() - started
@@ -180,12 +285,13 @@ class Pipeline:
         if quoted:
             shown = [CitedSentence(f"“{c.sentence.text.strip()}”", (c.sentence.passage,))
                      for c in chosen]
-        text = render(shown)
+        text = short + render(shown)
         if text != last_yielded:
             yield text
         yield Answer(question, text, make_citations(shown, retrieved), retrieved, False,
                      Timings(retrieval_s, ttft, time.perf_counter() - started), quoted,
-                     query=query, confidence=confidence, rejected=tuple(rejected))
+                     query=query, confidence=confidence, rejected=tuple(rejected),
+                     short=" ".join(span.text.split()) if span else "")
 
     def _faithful(self, sentence: CitedSentence, query: str, evidence: str,
                   chosen: Sequence[Scored]) -> bool:

@@ -17,6 +17,7 @@ from index.store import current_generation, open_index
 from qa.config import Settings
 from qa.generator import SmolLM2Generator
 from qa.pipeline import Pipeline
+from reader.model import Reader
 
 
 def ensure_index(root: Path, corpus: Path, embedder: Embedder, progress: bool = True
@@ -39,6 +40,15 @@ def ensure_index(root: Path, corpus: Path, embedder: Embedder, progress: bool = 
     return time.perf_counter() - started
 
 
+def load_reader(settings: Settings) -> Reader | None:
+    """The settings' reader with its weights loaded (manifest checked), or None when off."""
+    if settings.reader is None:
+        return None
+    reader = Reader(settings.reader)
+    reader.warm_up()
+    return reader
+
+
 def load_pipeline(index_root: Path, corpus: Path, model_cache: Path,
                   settings: Settings | None = None, progress: bool = True) -> Pipeline:
     """Open (building first if needed) the index, load both models, return the pipeline."""
@@ -50,6 +60,6 @@ def load_pipeline(index_root: Path, corpus: Path, model_cache: Path,
     generator = SmolLM2Generator(model_cache, max_new_tokens=settings.max_new_tokens,
                                  fp16_decode=settings.fp16_decode)
     generator.warm_up()
-    pipeline = Pipeline(index, embedder, generator, settings)
+    pipeline = Pipeline(index, embedder, generator, settings, load_reader(settings))
     pipeline.idf()  # term statistics now, not on the first question
     return pipeline

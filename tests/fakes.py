@@ -76,3 +76,33 @@ class FakeGenerator:
         if not self.replies:
             raise AssertionError("FakeGenerator was called more often than replies were queued")
         yield from (piece for piece in re.split(r"(?=\s)", self.replies.pop(0)) if piece)
+
+
+class FakeReader:
+    """A reader that knows its answers: the first of `answers` found in a passage is that
+    passage's span, with margin `margin`; a passage holding none gets its first word at -5.
+
+    Example: FakeReader(["April 2022"]).read("When?", ["Xi spoke.", "It began in April 2022."])
+    -> [Span(1, 12, 22, "April 2022", 2.0, 0.0), Span(0, 0, 2, "Xi", -5.0, 0.0)]
+    """
+
+    def __init__(self, answers: Sequence[str], margin: float = 2.0) -> None:
+        self.answers = list(answers)
+        self.margin = margin
+        self.questions: list[str] = []
+
+    def read(self, question: str, passages: Sequence[str]) -> list:
+        from reader.model import Span
+
+        self.questions.append(question)
+        spans = []
+        for i, passage in enumerate(passages):
+            found = next(((passage.index(a), a) for a in self.answers if a in passage), None)
+            if found:
+                spans.append(Span(i, found[0], found[0] + len(found[1]), found[1],
+                                  self.margin, 0.0))
+            else:
+                first = passage.split()[0] if passage.split() else ""
+                start = passage.find(first)
+                spans.append(Span(i, start, start + len(first), first, -5.0, 0.0))
+        return sorted(spans, key=lambda s: -s.margin)

@@ -23,7 +23,7 @@ from ingest.chunker import split_sentences
 from qa.abstain import Calibration
 from qa.answer import Answer
 from qa.config import REFUSAL, Settings
-from qa.pipeline import Pipeline, split_complete
+from qa.pipeline import Evidence, Pipeline, split_complete
 from tests.fakes import FakeEmbedder, FakeGenerator
 
 QUESTION = "When was the Security Initiative launched?"
@@ -285,9 +285,9 @@ def test_no_sentence_to_stand_on_is_a_refusal_without_calling_the_model(
     # Relevant enough, but no sentence can be selected (the context is empty): the user gets
     # the refusal, not "", and the model is not asked.
     class NoSentences(Pipeline):
-        def evidence(self, query: str):  # type: ignore[no-untyped-def]
-            retrieved, _, signals = super().evidence(query)
-            return retrieved, [], signals
+        def evidence(self, query: str) -> Evidence:
+            found = super().evidence(query)
+            return Evidence(found.retrieved, [], found.signals)
 
     generator = FakeGenerator([])
     answer = NoSentences(index, embedder, generator, NO_CALIBRATION).answer("Who met Wang?")

@@ -78,6 +78,7 @@ def test_load_pipeline_hands_the_decode_setting_to_the_generator(
     monkeypatch.setattr(service, "SmolLM2Generator", RecordingGenerator)
     for fp16 in (True, False):
         service.load_pipeline(tmp_path / "index", corpus_dir, tmp_path / "models",
-                              Settings(calibration=None, fp16_decode=fp16), progress=False)
+                              Settings(calibration=None, reader=None, fp16_decode=fp16),
+                              progress=False)
     assert asked == [True, False]
     assert Settings().fp16_decode  # the app's default
