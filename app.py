@@ -273,6 +273,7 @@ def ask(question: str) -> dict[str, Any]:
     text_of = pipeline.index.document_text
     return {
         "answer": answer.text,
+        "short_answer": answer.short,
         "abstained": answer.abstained,
         "citations": [{"marker": c.marker, "doc": c.chunk.doc_id, "chunk_id": c.chunk.chunk_id,
                        "start": c.start, "end": c.end,

@@ -2,9 +2,12 @@
 
 The pipeline run answers every question with the same Pipeline the app builds (index of
 data/corpus under var/bench/answer-index), recording what the generator was asked and said.
-The baseline, in the same child process, is the bare model: one prefill and a fixed 64-token
-greedy decode. A second child compares SmolLM2's CPU paths (int8 dynamic quantization, and the
-app's fp16 decode weights) with plain fp32 on the recorded prompts (bench.quantize).
+Two baselines run in the same child process: the pipeline without the reader (sentence scoring
+and its own calibration, qa/calibration-no-reader.json: the answer path before the reader),
+question by question alternating with the reader's run; and the bare model: one prefill and a
+fixed 64-token greedy decode. A second child compares SmolLM2's CPU paths (int8 dynamic
+quantization, and the app's fp16 decode weights) with plain fp32 on the recorded prompts
+(bench.quantize).
 
 Does not change qa/: the generator is wrapped, never edited.
 """
@@ -83,8 +86,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "generated_tokens_p50": median([r["tokens"] for r in called])}
 
 
-def answer_all(pipeline: Any, questions: Sequence[str], count_tokens: Any
-               ) -> tuple[list[dict[str, Any]], list[list[dict[str, str]]]]:
+def answer_all(pipeline: Any, questions: Sequence[str], count_tokens: Any,
+               progress: bool = True) -> tuple[list[dict[str, Any]], list[list[dict[str, str]]]]:
     """(one timing row per question, the prompts the generator got) for `questions`.
 
     Wraps pipeline.generator in a RecordingGenerator for the duration, then puts it back.
@@ -95,7 +98,7 @@ def answer_all(pipeline: Any, questions: Sequence[str], count_tokens: Any
     pipeline.generator = recorder
     rows = []
     try:
-        for question in tqdm(questions, desc="answering", unit="q"):
+        for question in tqdm(questions, desc="answering", unit="q", disable=not progress):
             calls_before = len(recorder.calls)
             answer = pipeline.answer(question)
             call = recorder.calls[-1] if len(recorder.calls) > calls_before else None
@@ -126,13 +129,32 @@ def measure_answers(questions: list[str], index_root: str, corpus: str, cache: s
     def count_tokens(text: str) -> int:
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    rows, prompts = answer_all(pipeline, questions, count_tokens)
+    from qa.abstain import NO_READER_CALIBRATION
+    from qa.config import Settings
+    from qa.pipeline import Pipeline
+
+    no_reader = Pipeline(pipeline.index, pipeline.embedder, pipeline.generator,
+                         Settings(reader=None, calibration=NO_READER_CALIBRATION))
+    no_reader.answer(questions[0])
+    rows, prompts, baseline_rows = [], [], []
+    from tqdm import tqdm
+
+    for question in tqdm(questions, desc="answering (reader, then without)", unit="q"):
+        row, prompt = answer_all(pipeline, [question], count_tokens, progress=False)
+        rows += row
+        prompts += prompt
+        baseline_rows += answer_all(no_reader, [question], count_tokens, progress=False)[0]
     Path(prompts_file).write_text(json.dumps(prompts), encoding="utf-8")
     model = pipeline.generator._model
     inputs = encode(tokenizer, prompts[0] if prompts else
                     [{"role": "user", "content": "Say something about the documents."}])
     baseline = [speed(model, inputs, 64, tokenizer.eos_token_id) for _ in range(repeats)]
-    return {"load_s": load_s, "rows": rows, **summarize(rows),
+    base = summarize(baseline_rows)
+    mine = summarize(rows)
+    return {"load_s": load_s, "rows": rows, **mine,
+            "without_reader": {**base, "rows": baseline_rows},
+            "vs_without_reader": {key: ratio(mine.get(key) or 0, base.get(key) or 0) for key in
+                                  ("total_p50_s", "all_questions_total_p50_s", "ttft_p50_s")},
             "raw_model": {key: median([b[key] for b in baseline]) for key in
                           ("prompt_tokens", "prefill_s", "prefill_tokens_per_s",
                            "decode_tokens_per_s")}}
@@ -198,6 +220,13 @@ def print_summary(r: dict[str, Any]) -> None:
               f"{r['raw_model']['decode_tokens_per_s']:.1f} (ratio "
               f"{r['tokens_per_s_vs_raw_decode']:.2f}); bare prefill "
               f"{r['raw_model']['prefill_tokens_per_s']:.0f} tokens/s")
+    base = r.get("without_reader") or {}
+    v = r.get("vs_without_reader") or {}
+    if base.get("answered_by_model") and v.get("total_p50_s") and v.get(
+            "all_questions_total_p50_s"):
+        print(f"  without the reader (same run): total p50 {base['total_p50_s']:.2f} s, all "
+              f"questions p50 {base['all_questions_total_p50_s']:.2f} s; with it x"
+              f"{v['total_p50_s']:.2f} and x{v['all_questions_total_p50_s']:.2f}")
     variants = r.get("variants") or {}
     for name in ("int8", "fp16_decode"):
         if name in variants:

@@ -14,8 +14,12 @@ EXAMPLES = """\
 examples:
   python -m eval --qa eval/qa.jsonl --corpus data/corpus --out var/eval/default
   python -m eval --qa eval/qa.jsonl --corpus data/corpus --out var/eval/retr --retrieval-only
-  python -m eval.squad --out var/squad --limit 200 --seed 1
-  python -m eval --qa var/squad/qa.jsonl --corpus var/squad/corpus --out var/eval/squad200
+  python -m eval.squad --out var/squad-heldout --role heldout --limit 400 --seed 1
+  python -m eval --qa var/squad-heldout/qa.jsonl --corpus var/squad-heldout/corpus \
+                 --out var/eval/squad-heldout
+      400 SQuAD questions from the 8 articles the reader never saw in training
+  python -m eval --qa eval/qa.jsonl --corpus data/corpus --out var/eval/no-reader --no-reader
+      the pipeline as it was before the reader (sentence scoring and its own calibration)
   python -m eval.compare var/eval/before/metrics.json var/eval/after/metrics.json
 
 Writes OUT/metrics.json, OUT/per_question.jsonl, OUT/report.md, OUT/plot.png and OUT/run.json.
@@ -38,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="score retrieval only; no model is loaded")
     parser.add_argument("--limit", type=int, default=None, metavar="N",
                         help="only the first N questions")
+    parser.add_argument("--no-reader", action="store_true",
+                        help="answer without the reader: the best-scoring sentence is the "
+                        "evidence, refused by qa/calibration-no-reader.json")
     args = parser.parse_args(argv)
     if args.k < 10:
         parser.error("--k must be at least 10 (recall@10 is reported)")
@@ -53,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from eval.run import ensure_eval_index, load_corpus, run_questions
     from index.embedder import MiniLMEmbedder
     from index.store import open_index
+    from qa.abstain import NO_READER_CALIBRATION
     from qa.config import Settings, default_model_cache
     from qa.generator import SmolLM2Generator
     from qa.pipeline import Pipeline
@@ -72,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     index = open_index(root, embedder.model_id, embedder.dimension)
     pipeline = None
     if not args.retrieval_only:
-        settings = Settings()
+        settings = Settings(reader=None, calibration=NO_READER_CALIBRATION) if (
+            args.no_reader) else Settings()
         generator = SmolLM2Generator(default_model_cache(), settings.max_new_tokens,
                                      settings.fp16_decode)
         generator.warm_up()
@@ -81,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     run_info = {"questions": str(args.qa), "corpus": str(args.corpus), "k": args.k,
                 "date": datetime.now(UTC).isoformat(timespec="seconds"),
                 "retrieval_only": args.retrieval_only, "index": str(index.generation),
+                "reader": None if args.retrieval_only or args.no_reader else str(
+                    Settings().reader),
                 "n_chunks": len(index), "command": "python -m eval " + " ".join(
                     sys.argv[1:] if argv is None else argv)}
     write_report(args.out, metrics, rows, run_info, recall_curve=curve)

@@ -22,6 +22,9 @@ from pathlib import Path
 
 FEATURES = ("cosine", "coverage", "passage_similarity", "typed_answer", "reader")
 DEFAULT_CALIBRATION = Path(__file__).with_name("calibration.json")
+# The calibration of the pipeline without a reader (Settings(reader=None)), fitted before the
+# reader existed; bench.answer's baseline runs with it.
+NO_READER_CALIBRATION = Path(__file__).with_name("calibration-no-reader.json")
 
 
 class CalibrationError(ValueError):

@@ -30,7 +30,7 @@ from qa.config import Settings
 from qa.pipeline import Pipeline
 from qa.remote import RemotePipelines
 from tests.browser.server import RunningApp, serve_app
-from tests.fakes import SECURITY, FakeEmbedder, FakeGenerator
+from tests.fakes import SECURITY, FakeEmbedder, FakeGenerator, FakeReader
 
 Q1 = "Who is the US Trade Representative who met her Chinese counterpart on 18 November?"
 LAUNCH_Q = "When was the Security Initiative launched?"
@@ -43,11 +43,12 @@ def chat(question: str, history: list[dict] | None = None) -> tuple[list[dict], 
     return messages, sources
 
 
-def fake_live(root: Path, embedder: FakeEmbedder, generator: FakeGenerator) -> app.LivePipeline:
+def fake_live(root: Path, embedder: FakeEmbedder, generator: FakeGenerator,
+              reader: FakeReader | None = None) -> app.LivePipeline:
     """The app's pipelines on the fakes; refusal calibration off, as in tests/qa."""
     return app.LivePipeline(lambda: Pipeline(
         open_index(root, embedder.model_id, embedder.dimension), embedder, generator,
-        Settings(calibration=None)))
+        Settings(calibration=None), reader))
 
 
 @pytest.fixture
@@ -82,7 +83,18 @@ def test_ask_api_returns_the_plain_answer_without_links(
                                FakeGenerator(["It was launched in April 2022 [1]."])))
     result = app.ask(LAUNCH_Q)
     assert result["answer"] == "It was launched in April 2022 [1]."
+    assert result["short_answer"] == ""  # no reader
     assert result["citations"][0]["supporting_text"] == SECURITY.split(" Xi")[0]
+
+
+def test_ask_api_gives_the_readers_short_answer_first(
+        monkeypatch: pytest.MonkeyPatch, index_root: Path, embedder: FakeEmbedder) -> None:
+    use(monkeypatch, fake_live(index_root, embedder,
+                               FakeGenerator(["It was launched in April 2022 [1]."]),
+                               FakeReader(["April 2022"])))
+    result = app.ask(LAUNCH_Q)
+    assert result["short_answer"] == "April 2022"
+    assert result["answer"] == "April 2022 [1]\n\nIt was launched in April 2022 [1]."
 
 
 def test_markers_without_a_cited_passage_stay_plain_text() -> None:

@@ -1,0 +1,73 @@
+"""reader.data and the pure parts of reader.train: the split, negatives, labels, batches, AUC."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from reader.data import (
+    DataError,
+    articles_for,
+    load_split,
+    same_article_negatives,
+    squad_examples,
+)
+from reader.train import auc, batches
+
+ARTICLE = {"title": "T", "paragraphs": [
+    {"context": "Tai met Wang in May.", "qas": [
+        {"id": "a", "question": "Who met Wang?", "answers": [{"answer_start": 0, "text": "Tai"}],
+         "is_impossible": False},
+        {"id": "b", "question": "Who met Li?", "answers": [], "is_impossible": True,
+         "plausible_answers": [{"answer_start": 0, "text": "Tai"}]}]},
+    {"context": "Wang visited Paris.", "qas": []},
+    {"context": "Tai and Wang met again.", "qas": []},
+]}
+
+
+def test_squad_examples_keep_gold_spans_and_mark_the_unanswerable() -> None:
+    a, b = squad_examples([ARTICLE])
+    assert a.answers == ((0, "Tai"),) and a.context[0:3] == "Tai"
+    assert b.answers == () and not b.negative
+
+
+def test_negatives_never_hold_a_gold_or_plausible_answer() -> None:
+    negatives = same_article_negatives([ARTICLE], 1.0, random.Random(0))
+    assert [n.qid for n in negatives] == ["a~1", "b~1"]  # paragraph 2 holds "Tai"
+    assert all(n.negative and n.answers == () for n in negatives)
+    assert same_article_negatives([ARTICLE], 0.0, random.Random(0)) == []
+
+
+def test_the_committed_split_is_by_article_and_disjoint() -> None:
+    split = load_split()
+    roles = [{(f, t) for f, titles in split[r].items() for t in titles}
+             for r in ("reader_train", "calibration", "heldout")]
+    assert not (roles[0] & roles[1]) and not (roles[0] & roles[2]) and not (roles[1] & roles[2])
+    held = articles_for("heldout", split)
+    assert len(held) == 8
+    trained = {a["title"] for a in articles_for("reader_train", split)}
+    held_contexts = {p["context"] for a in held for p in a["paragraphs"]}
+    assert not held_contexts & {p["context"] for a in articles_for("reader_train", split)
+                                for p in a["paragraphs"]}
+    assert "Warsaw" not in trained
+
+
+def test_a_split_naming_an_unknown_article_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "s.json").write_text(json.dumps({"data": [ARTICLE]}))
+    split = {"reader_train": {"s.json": ["Nope"]}, "calibration": {}, "heldout": {}}
+    with pytest.raises(DataError, match="no article titled 'Nope'"):
+        articles_for("reader_train", split, tmp_path)
+
+
+def test_batches_group_lengths_and_cover_every_item() -> None:
+    out = batches([9, 1, 8, 2], 2, random.Random(0))
+    assert sorted(map(sorted, out)) == [[0, 2], [1, 3]]
+
+
+def test_auc() -> None:
+    assert auc([2, 0], [1]) == 0.5
+    assert auc([3, 2], [1, 0]) == 1.0
+    assert auc([1], [1]) == 0.5
