@@ -1,7 +1,11 @@
 """Derive the refusal calibration (qa/calibration.json) from benchmark questions.
 
-    python -m eval.calibrate --set eval/qa.jsonl data/corpus \\
-                             --set var/squad-tune/qa.jsonl var/squad-tune/corpus
+    python -m eval.squad --out var/squad-calibration --role calibration
+    python -m eval.calibrate --set var/squad-calibration/qa.jsonl var/squad-calibration/corpus
+
+The committed calibration is fitted on the two SQuAD articles that data/squad2/split.json keeps
+for it: training-side articles the reader never learned from. Neither eval/qa.jsonl nor a
+held-out article is in the fit, so both stay fair to report.
 
 For every question of every set the chat's own pipeline retrieves and scores the evidence
 (no generation), giving the signals qa.abstain uses. A logistic regression separates answerable
@@ -26,10 +30,9 @@ import numpy as np
 from ingest.cli import Parser, prepare_environment
 
 EXAMPLES = """examples:
-  python -m eval.squad --out var/squad-tune --limit 400 --seed 2
-  python -m eval.calibrate --set eval/qa.jsonl data/corpus \\
-                           --set var/squad-tune/qa.jsonl var/squad-tune/corpus
-      fit on the default question set and a SQuAD sample (seed 2; evaluate on seed 1)
+  python -m eval.squad --out var/squad-calibration --role calibration
+  python -m eval.calibrate --set var/squad-calibration/qa.jsonl var/squad-calibration/corpus
+      the committed qa/calibration.json: the calibration articles only
   python -m eval.calibrate --set eval/qa.jsonl data/corpus --max-false-refusal 0.05 \\
                            --out /tmp/calibration.json
 """
@@ -89,22 +92,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-false-refusal", type=float, default=0.10, metavar="RATE",
                         help="largest share of answerable questions refused, per set (0.10)")
     parser.add_argument("--out", type=Path, default=None, metavar="FILE",
-                        help="where to write (default: qa/calibration.json)")
+                        help="where to write (default: qa/calibration.json, or "
+                        "qa/calibration-no-reader.json with --no-reader)")
+    parser.add_argument("--no-reader", action="store_true",
+                        help="calibrate the pipeline without the reader (sentence scoring)")
     args = parser.parse_args(argv)
     if not 0 <= args.max_false_refusal < 1:
         parser.error("--max-false-refusal must be in [0, 1)")
 
     from eval.run import open_question_set
     from index.embedder import MiniLMEmbedder
-    from qa.abstain import DEFAULT_CALIBRATION, FEATURES, Calibration
+    from qa.abstain import DEFAULT_CALIBRATION, FEATURES, NO_READER_CALIBRATION, Calibration
     from qa.config import Settings
     from qa.pipeline import Pipeline
     from qa.service import load_reader
 
-    out = args.out or DEFAULT_CALIBRATION
+    out = args.out or (NO_READER_CALIBRATION if args.no_reader else DEFAULT_CALIBRATION)
     embedder = MiniLMEmbedder()
-    settings = Settings(calibration=None)
+    settings = Settings(calibration=None, reader=None if args.no_reader else Settings().reader)
     reader = load_reader(settings)
+    features = [f for f in FEATURES if not (args.no_reader and f == "reader")]
     rows, labels, groups, names = [], [], [], []
     for group, (qfile, corpus) in enumerate(args.set):
         questions, index = open_question_set(parser.prog, qfile, corpus, embedder)
@@ -115,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             found = pipeline.evidence(q.question)
             if not found.chosen:  # refused by min_relevance whatever the calibration says
                 continue
-            rows.append([found.signals[f] for f in FEATURES])
+            rows.append([found.signals[f] for f in features])
             labels.append(float(q.answerable))
             groups.append(group)
         names.append(str(qfile))
@@ -141,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             if (~a).any() else None,
         }
     command = "python -m eval.calibrate " + " ".join(sys.argv[1:] if argv is None else argv)
-    calibration = Calibration(dict(zip(FEATURES, map(float, w), strict=True)), b, threshold,
+    calibration = Calibration(dict(zip(features, map(float, w), strict=True)), b, threshold,
                               command)
     out.write_text(calibration.to_json({
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
