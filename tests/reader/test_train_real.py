@@ -1,0 +1,40 @@
+"""`python -m reader.train` end to end on a few examples: it trains, writes a reader directory
+the app can load (manifest checked), and records the data it read and its scores."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reader.data import SQUAD_DIR, sha256_file
+from reader.model import Reader
+from reader.train import main
+
+pytestmark = pytest.mark.real
+
+
+def test_the_training_command_writes_a_loadable_reader_with_its_manifest(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "reader"
+    assert main(["--out", str(out), "--limit", "48", "--epochs", "1", "--batch-size", "16",
+                 "--eval-limit", "8"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["command"].startswith("python -m reader.train --out")
+    assert manifest["seed"] == 0
+    assert manifest["data"]["data/squad2/split.json"] == sha256_file(SQUAD_DIR / "split.json")
+    assert set(manifest["scores"]) == {"heldout", "calibration"}
+    assert manifest["scores"]["heldout"]["questions"] == 8
+    assert manifest["training"]["wall_time_s"] > 0 and manifest["training"]["peak_rss_mb"] > 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["scores"] == manifest["scores"]
+    spans = Reader(out).read("Who opened the bridge?", ["Alice Brandt opened the bridge."])
+    assert len(spans) == 1  # loads through the manifest check and reads
+
+
+def test_bad_arguments_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--epochs", "0"])
+    assert exit_.value.code == 2
+    assert "--epochs >= 1" in capsys.readouterr().err
