@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from eval.reader import auc
 from reader.data import (
     DataError,
     articles_for,
@@ -15,7 +16,7 @@ from reader.data import (
     same_article_negatives,
     squad_examples,
 )
-from reader.train import auc, batches
+from reader.train import batches
 
 ARTICLE = {"title": "T", "paragraphs": [
     {"context": "Tai met Wang in May.", "qas": [
