@@ -14,7 +14,6 @@ Does not tokenize (reader.model does) and does not read the eval's question file
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import re
@@ -47,14 +46,6 @@ class Example:
     answers: tuple[tuple[int, str], ...]  # (character start, text) of each gold answer
     article: str
     negative: bool = False  # a pairing made here, not a SQuAD question-paragraph pair
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_split(path: Path = SPLIT_FILE) -> dict[str, dict[str, list[str]]]:

@@ -34,7 +34,6 @@ from reader.data import (
     data_files,
     load_split,
     same_article_negatives,
-    sha256_file,
     squad_examples,
 )
 
@@ -187,7 +186,7 @@ def write_manifest(args: Any, argv: Sequence[str], stats: dict[str, Any], wall_s
         "kind": "extractive question answering (start/end logits, [CLS] = no answer)",
         "base_model": BASE_MODEL,
         "base_weights_sha256": file_sha256(base_weights / "model.safetensors"),
-        "data": {str(p.relative_to(p.parents[2])): sha256_file(p) for p in data_files()},
+        "data": {str(p.relative_to(p.parents[2])): file_sha256(p) for p in data_files()},
         "licence": "SQuAD 2.0 data: CC BY-SA 4.0 (Rajpurkar, Jia and Liang 2018)",
         "command": "python -m reader.train " + " ".join(argv),
         "seed": args.seed,

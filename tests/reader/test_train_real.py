@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from reader.data import SQUAD_DIR, sha256_file
-from reader.model import Reader
+from reader.data import SQUAD_DIR
+from reader.model import Reader, file_sha256
 from reader.train import main
 
 pytestmark = pytest.mark.real
@@ -23,7 +23,7 @@ def test_the_training_command_writes_a_loadable_reader_with_its_manifest(
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["command"].startswith("python -m reader.train --out")
     assert manifest["seed"] == 0
-    assert manifest["data"]["data/squad2/split.json"] == sha256_file(SQUAD_DIR / "split.json")
+    assert manifest["data"]["data/squad2/split.json"] == file_sha256(SQUAD_DIR / "split.json")
     assert set(manifest["scores"]) == {"heldout", "calibration"}
     assert manifest["scores"]["heldout"]["questions"] == 8
     assert manifest["training"]["wall_time_s"] > 0 and manifest["training"]["peak_rss_mb"] > 0
