@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None, embedder: Embedder | None = None) -> int
 
     from index.manifest import IndexLoadError
     from index.store import IndexBusy
+    from ingest.names import shown
     from ingest.operations import plan_ingest, run_ingest
     from ingest.plan import REJECTED, IngestRefused
 
@@ -103,17 +104,20 @@ def main(argv: list[str] | None = None, embedder: Embedder | None = None) -> int
         report = run_ingest(args.paths, args.index, embedder, args.sync, max_tokens=max_tokens,
                             overlap_tokens=overlap, rebuild=args.rebuild, limits=limits,
                             bars=not args.quiet)
+    # Names in these messages come from the disk or the command line: shown() keeps each one
+    # line, whatever control characters they hold.
     except IndexBusy as err:
-        fail(parser.prog, str(err), EXIT_BUSY)
+        fail(parser.prog, shown(str(err)), EXIT_BUSY)
     except (IngestRefused, IndexLoadError) as err:
-        fail(parser.prog, str(err))
+        fail(parser.prog, shown(str(err)))
     except OSError as err:
         where = f" ({err.filename})" if err.filename else ""
-        fail(parser.prog, f"could not write the index at {args.index}: {err.strerror or err}"
-                          f"{where}; nothing was published, the live index is unchanged")
+        fail(parser.prog, shown(f"could not write the index at {args.index}: "
+                                f"{err.strerror or err}{where}; nothing was published, the live "
+                                "index is unchanged"))
     for action in report.files:
         if action.action == REJECTED:
-            print(f"rejected: {action.path}: {action.reason}", file=sys.stderr)
+            print(f"rejected: {shown(action.path)}: {shown(action.reason)}", file=sys.stderr)
         elif action.action not in ("unchanged", "kept"):
             print(action.line())
     print(report.summary())

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ingest.document import Document
+from ingest.names import shown
 
 if TYPE_CHECKING:
     from pypdf import PdfReader
@@ -67,12 +68,16 @@ def human_size(size: int) -> str:
 
 
 class IngestError(Exception):
-    """A file that cannot become a Document; str() is one line: "{path}: {reason}"."""
+    """A file that cannot become a Document; str() is one line: "{path}: {reason}".
+
+    `path` is the file's real path; str() and `reason` are escaped for printing (a name or a
+    library's message may hold newlines or terminal escapes).
+    """
 
     def __init__(self, path: str, reason: str) -> None:
         self.path = path
-        self.reason = " ".join(reason.split())  # library messages may span lines
-        super().__init__(f"{path}: {self.reason}")
+        self.reason = shown(" ".join(reason.split()))  # library messages may span lines
+        super().__init__(f"{shown(path)}: {self.reason}")
 
     def __reduce__(self) -> tuple[type[IngestError], tuple[str, str]]:
         return (IngestError, (self.path, self.reason))  # picklable across worker processes
@@ -285,7 +290,8 @@ def discover(paths: Sequence[Path]) -> tuple[list[tuple[Path, str]], list[Ingest
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
                 errors.append(IngestError(str(path), _unsupported(path.suffix.lower())))
             elif doc_id in owner:
-                reason = f"duplicate document id '{doc_id}' (already used by {owner[doc_id]})"
+                reason = (f"duplicate document id '{shown(doc_id)}' (already used by "
+                          f"{shown(str(owner[doc_id]))})")
                 errors.append(IngestError(str(path), f"{reason}; rename one of the files"))
             else:
                 owner[doc_id] = path

@@ -30,6 +30,7 @@ from index.manifest import FORMAT_VERSION, IndexLoadError, read_manifest
 from index.store import current_generation
 from ingest.document import Document
 from ingest.loaders import IngestError, Limits, discover, parse_document, read_file
+from ingest.names import shown
 
 ADDED, CHANGED, UNCHANGED = "added", "changed", "unchanged"
 REMOVED, KEPT, REJECTED = "removed", "kept", "rejected"
@@ -75,10 +76,13 @@ class FileAction:
     chunks: int | None = None
 
     def line(self) -> str:
-        """Example: FileAction("changed", "a.txt", "c/a.txt", "content changed").line()
+        """One printable line; names and reasons are escaped (see ingest.names.shown).
+
+        Example: FileAction("changed", "a.txt", "c/a.txt", "content changed").line()
         -> "changed    a.txt: content changed" """
-        name = self.path if self.action == REJECTED or self.doc_id is None else self.doc_id
-        detail = f": {self.reason}" if self.reason else ""
+        name = shown(self.path if self.action == REJECTED or self.doc_id is None
+                     else self.doc_id)
+        detail = f": {shown(self.reason)}" if self.reason else ""
         plural = "" if self.chunks == 1 else "s"
         size = f" ({self.chunks} chunk{plural})" if self.chunks is not None else ""
         return f"{self.action:<10} {name}{size}{detail}"
@@ -241,8 +245,8 @@ def make_plan(
     """
     limits = limits or Limits()
     if sync and (missing := [str(p) for p in paths if not p.exists()]):
-        raise IngestRefused(f"refusing --sync: {', '.join(missing)} does not exist, and every "
-                            "indexed document from it would be removed; fix the path")
+        raise IngestRefused(f"refusing --sync: {shown(', '.join(missing))} does not exist, and "
+                            "every indexed document from it would be removed; fix the path")
     found, errors = discover(paths)
     generation, indexed, reason = live_manifest(root, settings)
     if rebuild:
@@ -252,7 +256,7 @@ def make_plan(
     for i, (path, doc_id) in enumerate(tqdm(found, desc="reading", unit="file",
                                             disable=not bars or not found)):
         if progress:
-            progress(0.2 * i / len(found), f"reading {path.name}")
+            progress(0.2 * i / len(found), f"reading {shown(path.name)}")
         try:
             content = read_file(path, limits)
         except IngestError as err:

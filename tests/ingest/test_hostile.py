@@ -1,0 +1,124 @@
+"""Hostile inputs: odd file names, links out of the corpus, invisible text, deep HTML and
+damaged PDFs. Each is rejected (or read whole) with one line naming the file, never a
+traceback, and the good files beside it are still indexed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from index.store import open_index
+from tests.fakes import CORPUS, FakeEmbedder
+from tests.ingest.test_loaders import write
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """tmp/corpus holding the two good documents of tests.fakes."""
+    directory = tmp_path / "corpus"
+    directory.mkdir()
+    for name, text in CORPUS.items():
+        (directory / name).write_text(text, encoding="utf-8")
+    return directory
+
+
+def ingest(corpus: Path, capsys: pytest.CaptureFixture[str], *extra: str
+           ) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of `python -m ingest CORPUS`, run in-process."""
+    from ingest.__main__ import main
+
+    args = [str(corpus), "--index", str(corpus.parent / "index"), "--quiet", *extra]
+    code = main(args, FakeEmbedder(max_tokens=254))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def indexed(corpus: Path) -> list[str]:
+    loaded = open_index(corpus.parent / "index", FakeEmbedder.model_id, FakeEmbedder().dimension)
+    try:
+        return sorted({c.doc_id for c in loaded.all_chunks()})
+    finally:
+        loaded.close()
+
+
+# --- 4. names that would rewrite the terminal --------------------------------------------------
+
+
+HOSTILE_NAMES = {
+    "new\nline.txt": "new\\nline.txt",
+    "\x1b[31mred\x1b[0m.txt": "\\x1b[31mred\\x1b[0m.txt",
+    "evil\u202etxt.exe.md": "evil\\u202etxt.exe.md",
+    "tab\there\r.txt": "tab\\there\\r.txt",
+}
+
+
+def assert_harmless(output: str) -> None:
+    """Every line is printable: no control character, escape or bidi override slipped out."""
+    for line in output.splitlines():
+        assert line.isprintable(), repr(line)
+
+
+def test_hostile_names_are_printed_escaped(corpus: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    for name in HOSTILE_NAMES:
+        (corpus / name).write_text("Tai met Wang.\n")
+    (corpus / "empty\x1b[2J.txt").write_bytes(b"")
+    code, out, err = ingest(corpus, capsys, "--dry-run")
+    assert code == 3
+    assert_harmless(out)
+    lines = out.splitlines()
+    for escaped in HOSTILE_NAMES.values():
+        assert f"added      {escaped}" in lines
+    assert f"rejected   {corpus}/empty\\x1b[2J.txt: file is empty" in lines
+
+    code, out, err = ingest(corpus, capsys)
+    assert code == 3
+    assert_harmless(out)
+    assert_harmless(err)
+    for escaped in HOSTILE_NAMES.values():
+        assert f"added      {escaped} (1 chunk)" in out.splitlines()
+    assert err == f"rejected: {corpus}/empty\\x1b[2J.txt: file is empty\n"
+    assert indexed(corpus) == sorted([*HOSTILE_NAMES, "security.txt", "trade.txt"])
+
+
+def test_refusal_naming_a_hostile_path_is_one_escaped_line(
+        tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ingest.__main__ import main
+
+    missing = tmp_path / "gone\x1b[2J\n"
+    with pytest.raises(SystemExit) as info:
+        main([str(corpus), str(missing), "--index", str(tmp_path / "index"), "--quiet", "--sync"],
+             FakeEmbedder(max_tokens=254))
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert err == (f"python -m ingest: error: refusing --sync: {tmp_path}/gone\\x1b[2J\\n does "
+                   "not exist, and every indexed document from it would be removed; fix the "
+                   "path\n")
+
+
+def test_nothing_to_index_names_hostile_files_escaped(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ingest.__main__ import main
+
+    corpus = tmp_path / "corpus"
+    write(corpus / "\u202eblank\n.txt", b" ")
+    with pytest.raises(SystemExit):
+        main([str(corpus), "--index", str(tmp_path / "index"), "--quiet"],
+             FakeEmbedder(max_tokens=254))
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.endswith("\n")  # one line
+    assert_harmless(err)
+    assert "\\u202eblank\\n.txt: file contains only whitespace" in err
+
+
+def test_progress_messages_escape_names(corpus: Path) -> None:
+    (corpus / "new\nline.txt").write_text("Tai met Wang.\n")
+    messages: list[str] = []
+    from ingest.operations import run_ingest
+
+    run_ingest([corpus], corpus.parent / "index", FakeEmbedder(),
+               progress=lambda _, message: messages.append(message))
+    assert "reading new\\nline.txt" in messages
+    assert all(m.isprintable() for m in messages if m.startswith("reading"))
