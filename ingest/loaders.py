@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ingest.document import Document
-from ingest.names import shown
+from ingest.names import is_utf8, shown
 
 if TYPE_CHECKING:
     from pypdf import PdfReader
@@ -279,6 +279,9 @@ def discover(paths: Sequence[Path]) -> tuple[list[tuple[Path, str]], list[Ingest
     errors: list[IngestError] = []
     owner: dict[str, Path] = {}
     for root in paths:
+        if not is_utf8(str(root)):
+            errors.append(IngestError(str(root), "path is not valid UTF-8; rename it to index it"))
+            continue
         if root.is_dir():
             candidates = [(p, p.relative_to(root).as_posix()) for p in _walk(root, errors)]
         elif root.exists():
@@ -287,7 +290,10 @@ def discover(paths: Sequence[Path]) -> tuple[list[tuple[Path, str]], list[Ingest
             errors.append(IngestError(str(root), "no such file or directory"))
             continue
         for path, doc_id in candidates:
-            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            if not is_utf8(doc_id):
+                errors.append(IngestError(str(path), "file name is not valid UTF-8; rename the "
+                                                     "file to index it"))
+            elif path.suffix.lower() not in SUPPORTED_SUFFIXES:
                 errors.append(IngestError(str(path), _unsupported(path.suffix.lower())))
             elif doc_id in owner:
                 reason = (f"duplicate document id '{shown(doc_id)}' (already used by "

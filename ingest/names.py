@@ -1,9 +1,10 @@
-r"""File names from disk are untrusted: how to print them.
+r"""File names from disk are untrusted: how to print them, and which cannot be indexed.
 
 A name may hold a newline (one file would read as two lines of output), a terminal escape
 sequence (ESC [2J clears the screen), a bidi override (U+202E shows "evil\u202etxt.exe" as
 "evilexe.txt") or bytes that are not UTF-8 at all, which Python hands over as lone surrogates
-(see os.fsdecode). `shown` makes any such name one harmless line.
+(see os.fsdecode). `shown` makes any such name one harmless line; `is_utf8` tells the names
+that cannot be stored as text.
 
 Does not clean up names for saving (see ingest.uploads.sanitize_upload_name) or rename files.
 """
@@ -38,3 +39,16 @@ def shown(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(char if char.isprintable() else _escape(char) for char in text)
+
+
+def is_utf8(name: str) -> bool:
+    r"""False for a name that holds bytes that are not UTF-8 (a lone surrogate, see os.fsdecode).
+
+    The index stores names as text, and a chunk id, SQLite and the manifest all need UTF-8.
+    Example: is_utf8("caf\xe9.txt") -> True; is_utf8("caf\udce9.txt") -> False
+    """
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -5,11 +5,13 @@ traceback, and the good files beside it are still indexed.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from index.store import open_index
+from ingest.loaders import discover
 from tests.fakes import CORPUS, FakeEmbedder
 from tests.ingest.test_loaders import write
 
@@ -41,6 +43,59 @@ def indexed(corpus: Path) -> list[str]:
         return sorted({c.doc_id for c in loaded.all_chunks()})
     finally:
         loaded.close()
+
+
+# --- 1. a file name that is not UTF-8 ----------------------------------------------------------
+
+
+def undecodable(corpus: Path) -> Path:
+    """corpus/bad<0xff>name.txt, a name Python can only hold with a lone surrogate."""
+    raw = os.path.join(os.fsencode(corpus), b"bad\xffname.txt")
+    with open(raw, "wb") as handle:
+        handle.write(b"Tai met Wang.\n")
+    return Path(os.fsdecode(raw))
+
+
+def test_undecodable_name_is_rejected_and_the_rest_indexed(
+        corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    undecodable(corpus)
+    code, out, err = ingest(corpus, capsys)
+    assert code == 3
+    assert err == (f"rejected: {corpus}/bad\\xffname.txt: file name is not valid UTF-8; "
+                   "rename the file to index it\n")
+    assert "indexed 2 documents" in out
+    assert indexed(corpus) == ["security.txt", "trade.txt"]
+
+
+def test_undecodable_name_is_rejected_by_a_dry_run(
+        corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    undecodable(corpus)
+    code, out, _ = ingest(corpus, capsys, "--dry-run")
+    assert code == 3
+    assert out.splitlines()[0] == (f"rejected   {corpus}/bad\\xffname.txt: file name is not "
+                                   "valid UTF-8; rename the file to index it")
+    assert out.splitlines()[-1] == ("dry run: 2 added, 0 changed, 0 removed, 0 unchanged, "
+                                    "1 rejected; nothing was written")
+
+
+def test_undecodable_directory_name_is_rejected(corpus: Path) -> None:
+    folder = os.path.join(os.fsencode(corpus), b"caf\xe9")
+    os.mkdir(folder)
+    with open(os.path.join(folder, b"menu.txt"), "wb") as handle:
+        handle.write(b"Coffee.\n")
+    found, errors = discover([corpus])
+    assert [doc_id for _, doc_id in found] == ["security.txt", "trade.txt"]
+    assert [str(e) for e in errors] == [f"{corpus}/caf\\xe9/menu.txt: file name is not valid "
+                                        "UTF-8; rename the file to index it"]
+
+
+def test_undecodable_path_argument_is_rejected(tmp_path: Path) -> None:
+    folder = os.path.join(os.fsencode(tmp_path), b"docs\xff")
+    os.mkdir(folder)
+    found, errors = discover([Path(os.fsdecode(folder))])
+    assert found == []
+    assert [str(e) for e in errors] == [f"{tmp_path}/docs\\xff: path is not valid UTF-8; "
+                                        "rename it to index it"]
 
 
 # --- 4. names that would rewrite the terminal --------------------------------------------------
