@@ -254,16 +254,43 @@ def parse_document(data: bytes, path: Path, doc_id: str, limits: Limits | None =
     )
 
 
+def link_problem(path: Path, top: Path) -> str:
+    """Why the symlink `path` may not be read as part of the directory `top` (resolved), or "".
+
+    Example: link_problem(Path("corpus/pw.txt"), Path("/srv/corpus")) with pw.txt -> /etc/passwd
+        -> "symlink leaves the corpus (it points to /etc/passwd); copy the file into ..."
+    """
+    try:
+        target = path.resolve(strict=True)
+    except RuntimeError:  # a loop, before Python 3.13 (from then on OSError ELOOP)
+        return "symlink cannot be followed (a loop of symlinks)"
+    except OSError as err:  # a dangling link, or a loop
+        return f"symlink cannot be followed ({err.strerror or err})"
+    if not target.is_relative_to(top):
+        return (f"symlink leaves the corpus (it points to {shown(str(target))}); copy the file "
+                "into the corpus to index it")
+    return ""
+
+
 def _walk(root: Path, errors: list[IngestError]) -> list[Path]:
-    """Regular files under root, sorted by relative path, skipping hidden files and dirs."""
+    """Regular files under root, sorted by relative path, skipping hidden files and dirs.
+
+    Symlinked files whose target is outside root, or missing, are reported in `errors`, not
+    returned; symlinked directories are not descended into (os.walk's default).
+    """
     found: list[Path] = []
+    top = root.resolve()
 
     def report(err: OSError) -> None:
         errors.append(IngestError(str(err.filename), f"could not be listed ({err.strerror})"))
 
     for folder, dirs, files in os.walk(root, onerror=report):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found += [Path(folder, f) for f in files if not f.startswith(".")]
+        for path in (Path(folder, f) for f in files if not f.startswith(".")):
+            if path.is_symlink() and (problem := link_problem(path, top)):
+                errors.append(IngestError(str(path), problem))
+            else:
+                found.append(path)
     # Sockets and pipes are not documents, and reading a pipe would block forever.
     return sorted((p for p in found if p.is_file()), key=lambda p: p.relative_to(root).parts)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from index.store import open_index
-from ingest.loaders import discover
+from ingest.loaders import discover, load_document
 from tests.fakes import CORPUS, FakeEmbedder
 from tests.ingest.test_loaders import write
 
@@ -96,6 +96,58 @@ def test_undecodable_path_argument_is_rejected(tmp_path: Path) -> None:
     assert found == []
     assert [str(e) for e in errors] == [f"{tmp_path}/docs\\xff: path is not valid UTF-8; "
                                         "rename it to index it"]
+
+
+# --- 2. symlinks -------------------------------------------------------------------------------
+
+
+def test_symlink_out_of_the_corpus_is_refused(tmp_path: Path, corpus: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    secret = write(tmp_path / "outside" / "secret.txt", b"Tai met Wang in secret.\n")
+    (corpus / "passwd.txt").symlink_to("/etc/passwd")
+    (corpus / "secret.txt").symlink_to(secret)
+    (corpus / "sub").mkdir()
+    (corpus / "sub" / "up.txt").symlink_to(Path("..", "..", "outside", "secret.txt"))
+    code, _, err = ingest(corpus, capsys)
+    assert code == 3
+    assert sorted(err.splitlines()) == [
+        f"rejected: {corpus / 'passwd.txt'}: symlink leaves the corpus (it points to "
+        "/etc/passwd); copy the file into the corpus to index it",
+        f"rejected: {corpus / 'secret.txt'}: symlink leaves the corpus (it points to "
+        f"{secret}); copy the file into the corpus to index it",
+        f"rejected: {corpus / 'sub' / 'up.txt'}: symlink leaves the corpus (it points to "
+        f"{secret}); copy the file into the corpus to index it",
+    ]
+    assert indexed(corpus) == ["security.txt", "trade.txt"]
+
+
+def test_symlink_inside_the_corpus_is_followed(tmp_path: Path, corpus: Path) -> None:
+    (corpus / "sub").mkdir()
+    (corpus / "sub" / "alias.txt").symlink_to(Path("..", "trade.txt"))
+    # Reached through a linked corpus root, the target is still inside the corpus.
+    (tmp_path / "link-to-corpus").symlink_to(corpus)
+    found, errors = discover([tmp_path / "link-to-corpus"])
+    assert errors == []
+    assert [doc_id for _, doc_id in found] == ["security.txt", "sub/alias.txt", "trade.txt"]
+    assert load_document(found[1][0], "sub/alias.txt").text == CORPUS["trade.txt"]
+
+
+def test_symlink_loop_and_dangling_symlink_are_rejected(corpus: Path) -> None:
+    (corpus / "a.txt").symlink_to("b.txt")
+    (corpus / "b.txt").symlink_to("a.txt")
+    (corpus / "gone.txt").symlink_to("/nonexistent/gone.txt")
+    _, errors = discover([corpus])
+    assert sorted(e.path for e in errors) == [str(corpus / n) for n in ("a.txt", "b.txt",
+                                                                       "gone.txt")]
+    assert all(e.reason.startswith("symlink cannot be followed (") for e in errors)
+    dangling, = (e for e in errors if e.path == str(corpus / "gone.txt"))
+    assert dangling.reason == "symlink cannot be followed (No such file or directory)"
+
+
+def test_file_named_on_the_command_line_is_read_wherever_it_points(tmp_path: Path) -> None:
+    target = write(tmp_path / "elsewhere" / "notes.txt", b"Notes.\n")
+    (tmp_path / "given.txt").symlink_to(target)
+    assert discover([tmp_path / "given.txt"]) == ([(tmp_path / "given.txt", "given.txt")], [])
 
 
 # --- 4. names that would rewrite the terminal --------------------------------------------------
