@@ -17,6 +17,7 @@ import html
 import io
 import os
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,8 @@ _BOM = b"\xef\xbb\xbf"
 _MAX_TITLE = 200
 _MD_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
 _HTML_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+_ALPHANUMERIC = re.compile(r"[^\W_]")
+_VISIBLE_CATEGORIES = ("L", "N", "P", "S")  # letters, numbers, punctuation, symbols
 DEFAULT_MAX_FILE_MB = 50.0
 DEFAULT_MAX_PDF_PAGES = 2000
 
@@ -106,6 +109,18 @@ def _decode_utf8(data: bytes, path: str) -> str:
         reason = f"not valid UTF-8 at byte {offset}; re-save the file as UTF-8"
         raise IngestError(path, reason) from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def has_text(text: str) -> bool:
+    """True when `text` holds a letter, digit, punctuation mark or symbol: something to read.
+
+    Whitespace, control characters, zero-width and other format characters, private-use and
+    unassigned code points, and combining marks on their own are not text.
+    Example: has_text("\\u200b \\x01\\n") -> False; has_text("\\u200b-") -> True
+    """
+    if _ALPHANUMERIC.search(text):  # the common case, found at C speed
+        return True
+    return any(unicodedata.category(char).startswith(_VISIBLE_CATEGORIES) for char in text)
 
 
 def _first_line(text: str) -> str:
@@ -237,14 +252,18 @@ def parse_document(data: bytes, path: Path, doc_id: str, limits: Limits | None =
         text = _decode_utf8(data, name)
         title = _markdown_title(text) if suffix != ".txt" else _first_line(text)
         empty = "file contains only whitespace"
+        invisible = ("no text: the file holds only control characters, zero-width or other "
+                     "invisible characters")
     elif suffix in _HTML_SUFFIXES:
         text, title = _html_text(_decode_utf8(data, name), name)
-        empty = "no text could be extracted (the page has no visible text)"
+        empty = invisible = "no text could be extracted (the page has no visible text)"
     else:
         text, title = _pdf_text(data, name, limits)
-        empty = "no text could be extracted (scanned PDF? run OCR first)"
+        empty = invisible = "no text could be extracted (scanned PDF? run OCR first)"
     if not text.strip():
         raise IngestError(name, empty)
+    if not has_text(text):
+        raise IngestError(name, invisible)
     return Document(
         doc_id=doc_id,
         title=(title or _first_line(text) or path.name)[:_MAX_TITLE],

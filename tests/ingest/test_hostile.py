@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from index.store import open_index
-from ingest.loaders import discover, load_document
+from ingest.loaders import IngestError, discover, load_document
 from tests.fakes import CORPUS, FakeEmbedder
 from tests.ingest.test_loaders import write
 
@@ -148,6 +148,40 @@ def test_file_named_on_the_command_line_is_read_wherever_it_points(tmp_path: Pat
     target = write(tmp_path / "elsewhere" / "notes.txt", b"Notes.\n")
     (tmp_path / "given.txt").symlink_to(target)
     assert discover([tmp_path / "given.txt"]) == ([(tmp_path / "given.txt", "given.txt")], [])
+
+
+# --- 3. files without visible text -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "data", "reason"), [
+    ("controls.txt", b"\x01\x02\x03\x1b\x7f\x08\n", "no text: the file holds only control"),
+    ("zero-width.md", "\u200b\u200c\u200d\u2060\ufeff \n\u200b".encode(),
+     "no text: the file holds only control"),
+    ("bom-zwsp.txt", b"\xef\xbb\xbf" + "\u200b\n".encode(), "no text: the file holds only"),
+    ("private-use.txt", "\ue000\U000f0000\n".encode(), "no text: the file holds only"),
+    ("zero-width.html", "<p>\u200b&#8203;</p><p>\u2060</p>".encode(),
+     "no text could be extracted (the page has no visible text)"),
+])
+def test_file_without_visible_text_is_rejected(tmp_path: Path, name: str, data: bytes,
+                                                reason: str) -> None:
+    with pytest.raises(IngestError) as info:
+        load_document(write(tmp_path / name, data), name)
+    assert info.value.reason.startswith(reason)
+
+
+@pytest.mark.parametrize("text", ["\u200bHello\u200b", "\x1b[1m!\x1b[0m", "\u00e9", "\u4e2d",
+                                  "\u2014", "42"])
+def test_a_single_visible_character_is_text(tmp_path: Path, text: str) -> None:
+    assert load_document(write(tmp_path / "a.txt", text.encode()), "a.txt").text == text
+
+
+def test_invisible_file_is_rejected_and_the_rest_indexed(
+        corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (corpus / "blank.txt").write_text("\u200b" * 100)
+    code, _, err = ingest(corpus, capsys)
+    assert code == 3
+    assert err.startswith(f"rejected: {corpus / 'blank.txt'}: no text")
+    assert indexed(corpus) == ["security.txt", "trade.txt"]
 
 
 # --- 4. names that would rewrite the terminal --------------------------------------------------
