@@ -27,6 +27,7 @@ from ingest.document import Document
 from ingest.names import is_utf8, shown
 
 if TYPE_CHECKING:
+    from lxml.html import HtmlElement
     from pypdf import PdfReader
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
@@ -36,8 +37,13 @@ _BOM = b"\xef\xbb\xbf"
 _MAX_TITLE = 200
 _MD_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
 _HTML_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+_XML_DECLARATION = re.compile(r"^<\?xml [^>]+?\?>")  # lxml refuses it in a str
 _ALPHANUMERIC = re.compile(r"[^\W_]")
 _VISIBLE_CATEGORIES = ("L", "N", "P", "S")  # letters, numbers, punctuation, symbols
+# inscriptis recurses once per element and fails near Python's limit of 1000 frames; no real
+# page comes close to this, but deeper ones lost their text silently past libxml2's 256.
+MAX_HTML_DEPTH = 512
+_TOO_DEEP = "boolean(/" + "/".join(["*"] * (MAX_HTML_DEPTH + 1)) + ")"  # linear in the page
 DEFAULT_MAX_FILE_MB = 50.0
 DEFAULT_MAX_PDF_PAGES = 2000
 
@@ -134,12 +140,45 @@ def _markdown_title(text: str) -> str:
     return match.group(1).strip() if match else _first_line(text)
 
 
+def _html_tree(source: str, path: str) -> HtmlElement | None:
+    """The page parsed whole, or IngestError if the parser could only read part of it.
+
+    libxml2 stops at 256 levels of nesting and drops text nodes over 10 MB without raising;
+    huge_tree lifts both (the file size limit still applies), and what is still too deep for
+    inscriptis is refused here instead of being read in part.
+    """
+    from lxml.etree import ParserError
+    from lxml.html import HTMLParser, document_fromstring
+
+    source = _XML_DECLARATION.sub("", source.strip(), count=1)
+    if not source:
+        return None
+    parser = HTMLParser(huge_tree=True)
+    try:
+        tree = document_fromstring(source, parser=parser)
+    except ParserError:  # e.g. a comment alone: read it as inscriptis does
+        tree = document_fromstring(f"<pre>{source}</pre>", parser=parser)
+    too_deep = (f"HTML is nested more than {MAX_HTML_DEPTH} elements deep, so its text cannot "
+                "be read whole; flatten the page or save it as text")
+    if tree.xpath(_TOO_DEEP):
+        raise IngestError(path, too_deep)
+    for error in parser.error_log:
+        if error.type_name == "ERR_RESOURCE_LIMIT" or "XML_PARSE_HUGE" in error.message:
+            raise IngestError(path, too_deep if "depth" in error.message else
+                              f"HTML is beyond the parser's limits ({error.message.strip()}), "
+                              "so its text cannot be read whole; save it as text")
+    return tree
+
+
 def _html_text(source: str, path: str) -> tuple[str, str]:
     """(plain text, <title> text or "") of an HTML page; scripts and styles are dropped."""
-    from inscriptis import get_text  # lxml: loaded only when a page needs it
+    from inscriptis import Inscriptis  # lxml: loaded only when a page needs it
 
     try:
-        text = get_text(source)
+        tree = _html_tree(source, path)
+        text = Inscriptis(tree).get_text() if tree is not None else ""
+    except IngestError:
+        raise
     except Exception as err:  # lxml raises several types on hopeless markup
         raise IngestError(path, f"HTML could not be parsed ({type(err).__name__}: {err})") from err
     match = _HTML_TITLE.search(source)

@@ -263,3 +263,33 @@ def test_progress_messages_escape_names(corpus: Path) -> None:
                progress=lambda _, message: messages.append(message))
     assert "reading new\\nline.txt" in messages
     assert all(m.isprintable() for m in messages if m.startswith("reading"))
+
+
+# --- 5. HTML nested deeper than the parser's limit ---------------------------------------------
+
+
+def nested(depth: int) -> bytes:
+    return (b"<p>shallow text</p>" + b"<div>" * depth + b"deep text" + b"</div>" * depth
+            + b"<p>closing text</p>")
+
+
+@pytest.mark.parametrize("depth", [254, 300, 500])
+def test_deep_html_is_read_whole(tmp_path: Path, depth: int) -> None:
+    doc = load_document(write(tmp_path / "deep.html", nested(depth)), "deep.html")
+    assert [w for w in ("shallow text", "deep text", "closing text") if w in doc.text] == [
+        "shallow text", "deep text", "closing text"]
+
+
+@pytest.mark.parametrize("depth", [520, 1500, 3000, 20000])
+def test_html_nested_too_deep_is_rejected(tmp_path: Path, depth: int) -> None:
+    with pytest.raises(IngestError) as info:
+        load_document(write(tmp_path / "deep.html", nested(depth)), "deep.html")
+    assert info.value.reason == ("HTML is nested more than 512 elements deep, so its text "
+                                 "cannot be read whole; flatten the page or save it as text")
+
+
+def test_html_with_a_text_node_over_10_mb_is_read_whole(tmp_path: Path) -> None:
+    # libxml2 drops a text node over 10 MB unless told otherwise: the page came out empty.
+    page = b"<p>" + b"word " * 2_200_000 + b"last</p>"
+    doc = load_document(write(tmp_path / "long.html", page), "long.html")
+    assert doc.text.endswith("word last")
