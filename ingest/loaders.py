@@ -5,6 +5,17 @@ so the caller can report all bad files in one pass instead of stopping at the fi
 
 Size limits (`Limits`) are checked before a file is read, and again on the text a PDF
 expands to, so one oversized or hostile file costs a rejection, not the machine's memory.
+Hostile inputs are refused one by one, each with its reason: a name that is not UTF-8, a
+symlink leading out of the directory being indexed, a file with no visible text (only
+whitespace, control or zero-width characters), HTML nested too deep to be read whole. Names
+in messages are escaped (ingest.names.shown), and pypdf's warnings name their file
+(ingest.pdf_warnings).
+
+Symlinks inside a directory: a link to a file is followed when its target is inside that
+directory too (resolved when the directory is listed; a link swapped during the run is not
+caught), and refused otherwise, as are dangling links and loops; linked directories are not
+descended into. A file named on the command line is read wherever it points. Hard links
+cannot be told apart from the file itself.
 
 Does not guess encodings (text and HTML must be UTF-8), does not OCR scanned PDFs, does not
 keep layout or markup, and does not chunk (see ingest.chunker).
@@ -203,31 +214,35 @@ def _pdf_text(data: bytes, path: str, limits: Limits) -> tuple[str, str]:
     from pypdf import PdfReader
     from pypdf.errors import LimitReachedError
 
+    from ingest.pdf_warnings import naming
+
     too_big = (f"PDF expands to more than {limits.describe()} of text (a decompression bomb?); "
                "split it or raise --max-file-mb")
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        # Many PDFs are "encrypted" with an empty password just to set permissions; those
-        # open in any viewer, so they open here too.
-        if reader.is_encrypted and not _decrypts_without_password(reader):
-            raise IngestError(path, "PDF is encrypted; save an unencrypted copy and retry")
-        if len(reader.pages) > limits.max_pdf_pages:
-            raise IngestError(path, f"PDF has {len(reader.pages)} pages, more than the "
-                                    f"{limits.max_pdf_pages} allowed; split it")
-        pages: list[str] = []
-        size = 0
-        for page in reader.pages:
-            pages.append(page.extract_text() or "")
-            size += len(pages[-1])
-            if size > limits.max_file_bytes:
-                raise IngestError(path, too_big)
-        title = (reader.metadata.title or "") if reader.metadata else ""
-    except IngestError:
-        raise
-    except LimitReachedError:
-        raise IngestError(path, too_big) from None
-    except Exception as err:  # pypdf raises many types (PdfReadError, KeyError, ...) on bad files
-        raise IngestError(path, f"PDF could not be parsed ({type(err).__name__}: {err})") from err
+    with naming(path):
+        try:
+            reader = PdfReader(io.BytesIO(data))
+            # Many PDFs are "encrypted" with an empty password just to set permissions; those
+            # open in any viewer, so they open here too.
+            if reader.is_encrypted and not _decrypts_without_password(reader):
+                raise IngestError(path, "PDF is encrypted; save an unencrypted copy and retry")
+            if len(reader.pages) > limits.max_pdf_pages:
+                raise IngestError(path, f"PDF has {len(reader.pages)} pages, more than the "
+                                        f"{limits.max_pdf_pages} allowed; split it")
+            pages: list[str] = []
+            size = 0
+            for page in reader.pages:
+                pages.append(page.extract_text() or "")
+                size += len(pages[-1])
+                if size > limits.max_file_bytes:
+                    raise IngestError(path, too_big)
+            title = (reader.metadata.title or "") if reader.metadata else ""
+        except IngestError:
+            raise
+        except LimitReachedError:
+            raise IngestError(path, too_big) from None
+        except Exception as err:  # pypdf raises many types (PdfReadError, KeyError, ...)
+            reason = f"PDF could not be parsed ({type(err).__name__}: {err})"
+            raise IngestError(path, reason) from err
     text = "\n\n".join(pages).replace("\r\n", "\n").replace("\r", "\n")
     return text, " ".join(str(title).split())
 

@@ -5,15 +5,19 @@ traceback, and the good files beside it are still indexed.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from pathlib import Path
 
 import pytest
 
 from index.store import open_index
 from ingest.loaders import IngestError, discover, load_document
+from ingest.operations import plan_ingest
+from ingest.pdf_warnings import MAX_PER_FILE, naming
 from tests.fakes import CORPUS, FakeEmbedder
-from tests.ingest.test_loaders import write
+from tests.ingest.test_loaders import make_pdf, write
 
 
 @pytest.fixture
@@ -293,3 +297,83 @@ def test_html_with_a_text_node_over_10_mb_is_read_whole(tmp_path: Path) -> None:
     page = b"<p>" + b"word " * 2_200_000 + b"last</p>"
     doc = load_document(write(tmp_path / "long.html", page), "long.html")
     assert doc.text.endswith("word last")
+
+
+# --- 6. pypdf's warnings name the file ---------------------------------------------------------
+
+
+def damaged_pdf(text: str) -> bytes:
+    """A PDF whose startxref points at the wrong byte: pypdf repairs it, with warnings."""
+    data = make_pdf(text)
+    head, _, tail = data.rpartition(b"startxref\n")
+    offset, _, rest = tail.partition(b"\n")
+    return head + b"startxref\n" + str(int(offset) + 7).encode() + b"\n" + rest
+
+
+def test_pypdf_warnings_name_the_file(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = write(tmp_path / "odd\nname.pdf", damaged_pdf("Repaired text"))
+    with caplog.at_level(logging.WARNING):
+        doc = load_document(path, "odd\nname.pdf")
+    assert "Repaired text" in doc.text
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages  # pypdf did complain ...
+    shown = str(path).replace("\n", "\\n")
+    for message in messages:  # ... and every complaint says about which file
+        assert message.startswith(f"{shown}: pypdf: "), message
+        assert message.isprintable()
+    assert f"{shown}: pypdf: incorrect startxref pointer(3)" in messages
+
+
+def test_pypdf_warnings_outside_a_load_are_untouched(tmp_path: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    load_document(write(tmp_path / "a.pdf", make_pdf("Text")), "a.pdf")  # routing is set up
+    with caplog.at_level(logging.WARNING):
+        logging.getLogger("pypdf._reader").warning("plain %s", "message")
+    assert [(r.name, r.getMessage()) for r in caplog.records] == [
+        ("pypdf._reader", "plain message")]
+
+
+def test_each_pdf_warning_is_shown_once_per_file(tmp_path: Path,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    first = write(tmp_path / "one.pdf", damaged_pdf("One"))
+    second = write(tmp_path / "two.pdf", damaged_pdf("Two"))
+    with caplog.at_level(logging.WARNING):
+        load_document(first, "one.pdf")
+        load_document(second, "two.pdf")
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == len(set(messages))
+    assert {m.split(": ")[0] for m in messages} == {str(first), str(second)}
+
+
+def test_damaged_pdf_is_indexed_and_plan_names_no_one_else(
+        corpus: Path, caplog: pytest.LogCaptureFixture) -> None:
+    write(corpus / "repaired.pdf", damaged_pdf("Tai met Wang."))
+    with caplog.at_level(logging.WARNING):
+        plan = plan_ingest([corpus], corpus.parent / "index")
+    assert [f.action for f in plan.files] == ["added", "added", "added"]
+    assert caplog.records
+    assert all(r.getMessage().startswith(f"{corpus / 'repaired.pdf'}: pypdf: ")
+               for r in caplog.records)
+
+
+def test_pdf_warnings_are_capped_per_file(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING), naming("many.pdf"):
+        for i in range(MAX_PER_FILE + 10):
+            logging.getLogger("pypdf._page").warning("odd object %d", i)
+            logging.getLogger("pypdf._page").warning("odd object %d", i)  # repeats: once
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages[0] == "many.pdf: pypdf: odd object 0"
+    assert messages[MAX_PER_FILE - 1] == f"many.pdf: pypdf: odd object {MAX_PER_FILE - 1}"
+    assert messages[MAX_PER_FILE:] == [
+        f"many.pdf: pypdf: more than {MAX_PER_FILE} warnings; the rest are not shown"]
+
+
+def test_pdf_warnings_of_another_thread_are_not_renamed(caplog: pytest.LogCaptureFixture
+                                                        ) -> None:
+    other = threading.Thread(target=logging.getLogger("pypdf._reader").warning,
+                             args=("from elsewhere",))
+    with caplog.at_level(logging.WARNING), naming("mine.pdf"):
+        other.start()
+        other.join()
+    assert [(r.name, r.getMessage()) for r in caplog.records] == [
+        ("pypdf._reader", "from elsewhere")]
