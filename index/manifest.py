@@ -19,7 +19,9 @@ from typing import Any
 # 2: faiss_index is index.vectors' description (kind chosen by size, float16, measured recall)
 # instead of the string "IndexFlatIP".
 # 3: the FTS5 index is contentless and in its own file, lexical.sqlite.
-FORMAT_VERSION = 3
+# 4: "files" records each data file's size and sha256, "manifest_sha256" seals the rest
+# (index.integrity).
+FORMAT_VERSION = 4
 MANIFEST_NAME = "manifest.json"
 _LIBRARIES = ("faiss-cpu", "sentence-transformers", "transformers", "torch", "numpy")
 
@@ -28,8 +30,15 @@ class IndexLoadError(Exception):
     """An index directory that is missing, damaged or built for another configuration."""
 
 
-def rebuild_hint(index_root: Path) -> str:
-    return f"rebuild it with: python -m ingest data/corpus --index {index_root}"
+def rebuild_hint(index_root: Path, *, fresh: bool = False) -> str:
+    """The command that rebuilds the index. fresh adds --rebuild, needed for a damaged
+    generation: without it an unchanged corpus reuses the damaged rows and publishes nothing.
+
+    Example: rebuild_hint(Path("var/index"), fresh=True)
+    -> "rebuild it with: python -m ingest data/corpus --index var/index --rebuild"
+    """
+    again = " --rebuild" if fresh else ""
+    return f"rebuild it with: python -m ingest data/corpus --index {index_root}{again}"
 
 
 def library_versions() -> dict[str, str]:
@@ -54,7 +63,8 @@ def make_manifest(
 ) -> dict[str, Any]:
     """The manifest as a plain JSON-ready dict (documents: doc_id -> hash, title, chunk count).
 
-    "faiss_index" is added by index.store.write_generation, which chooses the index.
+    "faiss_index" is added by index.store.write_generation, which chooses the index, and so
+    are "files" and "manifest_sha256", once the files exist (index.integrity).
     previous_generation names the generation this one replaced, which is kept on disk until the
     next build succeeds (see index.store.prune).
     """
@@ -76,13 +86,29 @@ def read_manifest(generation_dir: Path, index_root: Path) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
-        raise IndexLoadError(f"{path} is missing; {rebuild_hint(index_root)}") from err
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise IndexLoadError(f"{path} is missing; {rebuild_hint(index_root, fresh=True)}"
+                             ) from err
+    except OSError as err:  # a directory in its place, no permission
+        raise IndexLoadError(f"{path} cannot be read ({err.strerror or err}); "
+                             f"{rebuild_hint(index_root, fresh=True)}") from err
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:  # [[[[... too
         raise IndexLoadError(
-            f"{path} is not valid JSON ({err}); {rebuild_hint(index_root)}") from err
+            f"{path} is not valid JSON ({err}); {rebuild_hint(index_root, fresh=True)}"
+        ) from err
     if not isinstance(manifest, dict):
-        raise IndexLoadError(f"{path} is not a JSON object; {rebuild_hint(index_root)}")
+        raise IndexLoadError(
+            f"{path} is not a JSON object; {rebuild_hint(index_root, fresh=True)}")
     return manifest
+
+
+def check_format(manifest: Mapping[str, Any], *, where: Path, index_root: Path) -> None:
+    """Raise IndexLoadError unless the manifest is of FORMAT_VERSION. Checked before anything
+    else: an older format lacks what the other checks read (format 3: the files' sha256)."""
+    got = manifest.get("format_version")
+    if got != FORMAT_VERSION:  # worded as check_manifest words it
+        raise IndexLoadError(f"index at {where} does not match: manifest format_version is "
+                             f"{got!r} but this program expects {FORMAT_VERSION!r}; "
+                             f"{rebuild_hint(index_root)}")
 
 
 def check_manifest(

@@ -13,6 +13,10 @@ the index, not the text) and lives in its own file, lexical.sqlite, attached to 
 database when loaded: then the three files are written by three threads at once. Nothing here
 unpickles: FAISS, SQLite and JSON only.
 
+The manifest records each file's size and sha256, and loading checks them before opening
+anything (index.integrity): a damaged live generation is refused, and the one it replaced is
+loaded instead when it is still on disk and intact.
+
 Writers hold `lock_index(root)` from start to finish; readers never lock, because a generation
 is never changed after it is published and the previous one is kept (see `prune`).
 
@@ -29,15 +33,19 @@ import re
 import shutil
 import signal
 import sqlite3
+import sys
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from index.integrity import FILES, SEAL, IndexDamaged, describe_file, seal, verify_generation
 from index.manifest import (
+    FORMAT_VERSION,
     MANIFEST_NAME,
     IndexLoadError,
+    check_format,
     check_manifest,
     read_manifest,
     rebuild_hint,
@@ -178,6 +186,7 @@ def write_generation(
     The FAISS index kind is chosen by size (index.vectors.build_vector_index: exact up to 20,000
     chunks, IVF above, float16 storage) and its description, with the recall@10 measured against
     float32 exact search, goes into the manifest as "faiss_index". Returns that description.
+    The manifest also records each file's size and sha256 and is sealed (index.integrity).
     """
     import faiss
     import numpy as np
@@ -190,21 +199,27 @@ def write_generation(
     checkpoint("generation directory created")
     matrix = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, manifest["dimension"])
     built: dict[str, Any] = {}
+    files: dict[str, dict[str, Any]] = {}  # name -> size and sha256, for the manifest
 
     def build_vectors() -> None:
         index, built["search"] = vector_index.build_vector_index(
             matrix, exact_max=vector_index.EXACT_MAX_VECTORS)
         faiss.write_index(index, str(directory / VECTORS))
+        files[VECTORS] = describe_file(directory / VECTORS)
+
+    def build_lexical() -> None:
+        _write_lexical(directory / LEXICAL, chunks)
+        files[LEXICAL] = describe_file(directory / LEXICAL)
 
     # FAISS (train, add, recall check), the FTS5 index and the chunk rows all release the GIL
     # while they work, so they run side by side on both cores (bench.peers, 200k chunks: one
     # after the other 17.4 s; FAISS beside SQLite 9.5 s; FTS5 in its own file too: see
-    # docs/PERFORMANCE.md).
+    # docs/PERFORMANCE.md). So does sha256: each thread hashes the file it wrote.
     wait_vectors = _start_thread(build_vectors, "build-vectors")
-    wait_lexical = _start_thread(lambda: _write_lexical(directory / LEXICAL, chunks),
-                                 "build-lexical")
+    wait_lexical = _start_thread(build_lexical, "build-lexical")
     try:
         _write_database(directory / DATABASE, documents, chunks)
+        files[DATABASE] = describe_file(directory / DATABASE)
     finally:
         errors = [wait() for wait in (wait_lexical, wait_vectors)]
     for error in errors:
@@ -215,7 +230,7 @@ def write_generation(
     checkpoint("full-text index built")
     checkpoint("vectors written")
     search: dict[str, Any] = built["search"]
-    manifest = {**manifest, "faiss_index": search}
+    manifest = seal({**manifest, "faiss_index": search, FILES: dict(sorted(files.items()))})
     (directory / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     checkpoint("manifest written")
     for name in (VECTORS, DATABASE, LEXICAL, MANIFEST_NAME):
@@ -432,12 +447,17 @@ def lexical_query(text: str) -> str:
 
 
 class Index:
-    """A loaded, read-only generation. Safe to share between threads."""
+    """A loaded, read-only generation. Safe to share between threads.
+
+    stands_in_for is the damaged live generation this one is loaded in place of (see
+    open_index), None when this one is live.
+    """
 
     def __init__(self, root: Path, generation: Path, manifest: dict[str, Any],
                  vectors: Any, db: sqlite3.Connection) -> None:
         self.root = root
         self.generation = generation
+        self.stands_in_for: Path | None = None
         self.manifest = manifest
         self._vectors = vectors
         self._db = db
@@ -498,7 +518,13 @@ class Index:
 
 
 def open_index(root: Path, model_id: str, dimension: int) -> Index:
-    """Load the live generation under `root`, checked against the configured embedder.
+    """Load the live generation under `root`, checked against the configured embedder and
+    against the size and sha256 its manifest records for each of its files.
+
+    A damaged live generation (IndexDamaged) is refused. When the generation it replaced (its
+    manifest's previous_generation) is still on disk and passes every check, that one is loaded
+    instead, with one line on stderr saying so, and its Index.stands_in_for names the damaged
+    one; otherwise the IndexDamaged is raised, naming the file and the rebuild command.
 
     Sets faiss to one OpenMP thread for the process: single queries are what the app runs, and
     bench.retrieval measured 2 threads slower for them (exact at 1e4: 0.91 vs 0.41 ms idle, 32
@@ -506,39 +532,88 @@ def open_index(root: Path, model_id: str, dimension: int) -> Index:
     """
     import faiss
 
-    from index.vectors import configure_search
-
     generation = current_generation(root)
     if generation is None:
         raise IndexLoadError(f"no index at {root}; build one with: "
                              f"python -m ingest data/corpus --index {root}")
-    manifest = read_manifest(generation, root)
     try:
-        vectors = faiss.read_index(str(generation / VECTORS))
-        db = sqlite3.connect(f"file:{generation / DATABASE}?mode=ro", uri=True,
-                             check_same_thread=False)
-        chunk_rows = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
-        lexical = generation / LEXICAL
-        if not lexical.is_file():  # say which file, not ATTACH's "unable to open database file"
-            raise sqlite3.OperationalError(f"{LEXICAL} is missing")
-        db.execute("ATTACH DATABASE ? AS lexical", (f"file:{lexical}?mode=ro",))
-        lexical_rows = db.execute("SELECT count(*) FROM lexical.chunks_fts_docsize").fetchone()[0]
-    except (RuntimeError, sqlite3.Error) as err:
-        raise IndexLoadError(f"index at {generation} cannot be read ({err}); "
-                             f"{rebuild_hint(root)}") from err
-    check_manifest(manifest, model_id=model_id, dimension=dimension,
-                   vector_count=int(vectors.ntotal), chunk_rows=chunk_rows,
-                   where=generation, index_root=root)
-    if lexical_rows != chunk_rows:
-        raise IndexLoadError(f"index at {generation}: {LEXICAL} indexes {lexical_rows} chunks, "
-                             f"{DATABASE} holds {chunk_rows}; {rebuild_hint(root)}")
-    if vectors.d != dimension:
-        raise IndexLoadError(f"index at {generation} holds {vectors.d}-dim vectors, expected "
-                             f"{dimension}; {rebuild_hint(root)}")
-    try:
-        configure_search(vectors, manifest["faiss_index"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise IndexLoadError(f"index at {generation}: the manifest's faiss_index does not "
-                             f"describe vectors.faiss ({err}); {rebuild_hint(root)}") from err
+        index = _open_generation(root, generation, model_id, dimension)
+    except IndexDamaged as damaged:
+        stand_in = _open_previous(root, generation, model_id, dimension)
+        if stand_in is None:
+            raise
+        index = stand_in
+        print(f"{damaged}; answering from the previous generation {index.generation.name} "
+              "meanwhile", file=sys.stderr)
     faiss.omp_set_num_threads(1)
+    return index
+
+
+def _open_previous(root: Path, damaged: Path, model_id: str, dimension: int) -> Index | None:
+    """The generation `damaged` replaced, if it is on disk and passes every check, else None.
+
+    Its name comes from a manifest that failed its checks, so it is trusted only as far as
+    GENERATION_NAME (no path) and that generation's own checks go.
+    """
+    try:
+        previous = read_manifest(damaged, root).get("previous_generation")
+    except IndexLoadError:
+        return None
+    if (not isinstance(previous, str) or not GENERATION_NAME.fullmatch(previous)
+            or previous == damaged.name or not (root / previous).is_dir()):
+        return None
+    try:
+        index = _open_generation(root, root / previous, model_id, dimension)
+    except IndexLoadError:
+        return None
+    index.stands_in_for = damaged
+    return index
+
+
+def _open_generation(root: Path, generation: Path, model_id: str, dimension: int) -> Index:
+    """Check one generation's manifest and files, then open them."""
+    import faiss
+
+    from index.vectors import configure_search
+
+    manifest = read_manifest(generation, root)
+    # An older format has no seal and no sha256s: say which format it is, not "damaged". A
+    # sealed one is checked first, so that a flipped digit in format_version reads as damage.
+    if SEAL in manifest or manifest.get("format_version") == FORMAT_VERSION:
+        verify_generation(generation, manifest, (VECTORS, DATABASE, LEXICAL), root)
+    check_format(manifest, where=generation, index_root=root)
+    # immutable=1: a generation never changes once published, so SQLite takes no locks and
+    # never looks for a journal beside the file: it reads the bytes just hashed, nothing else.
+    db: sqlite3.Connection | None = None
+    try:
+        try:
+            vectors = faiss.read_index(str(generation / VECTORS))
+            db = sqlite3.connect(f"file:{generation / DATABASE}?mode=ro&immutable=1", uri=True,
+                                 check_same_thread=False)
+            chunk_rows = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            db.execute("ATTACH DATABASE ? AS lexical",
+                       (f"file:{generation / LEXICAL}?mode=ro&immutable=1",))
+            lexical_rows = db.execute(
+                "SELECT count(*) FROM lexical.chunks_fts_docsize").fetchone()[0]
+        except (RuntimeError, sqlite3.Error) as err:
+            raise IndexLoadError(f"index at {generation} cannot be read ({err}); "
+                                 f"{rebuild_hint(root, fresh=True)}") from err
+        check_manifest(manifest, model_id=model_id, dimension=dimension,
+                       vector_count=int(vectors.ntotal), chunk_rows=chunk_rows,
+                       where=generation, index_root=root)
+        if lexical_rows != chunk_rows:
+            raise IndexLoadError(f"index at {generation}: {LEXICAL} indexes {lexical_rows} "
+                                 f"chunks, {DATABASE} holds {chunk_rows}; {rebuild_hint(root)}")
+        if vectors.d != dimension:
+            raise IndexLoadError(f"index at {generation} holds {vectors.d}-dim vectors, "
+                                 f"expected {dimension}; {rebuild_hint(root)}")
+        try:
+            configure_search(vectors, manifest["faiss_index"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise IndexLoadError(f"index at {generation}: the manifest's faiss_index does not "
+                                 f"describe vectors.faiss ({err}); {rebuild_hint(root)}") from err
+    except BaseException:
+        if db is not None:
+            db.close()
+        raise
     return Index(root, generation, manifest, vectors, db)

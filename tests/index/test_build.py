@@ -63,7 +63,11 @@ def test_manifest_describes_the_build(mixed_corpus: Path, tmp_path: Path,
     index = open_index(root, embedder.model_id, embedder.dimension)
     m = index.manifest
     assert (m["format_version"], m["embedding_model"], m["dimension"]) == (
-        3, "fake/bag-of-words", 10)
+        4, "fake/bag-of-words", 10)
+    assert sorted(m["files"]) == ["chunks.sqlite", "lexical.sqlite", "vectors.faiss"]
+    for name, entry in m["files"].items():
+        data = (index.generation / name).read_bytes()
+        assert entry == {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     assert m["faiss_index"]["vectors"] == report.chunks
     assert report.search == m["faiss_index"]
     assert report.search_line() == "dense search: exact, float16 vectors, recall@10 1.000 vs exact"

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from index.integrity import FILES, SEAL, describe_file, seal
 from index.manifest import FORMAT_VERSION, MANIFEST_NAME, IndexLoadError, make_manifest
 from index.store import (
     CURRENT,
@@ -90,7 +91,7 @@ def test_written_generation_opens_with_its_manifest(loaded: Index) -> None:
     assert current_generation(loaded.root) == loaded.root / GENERATION
     assert len(loaded) == 3
     m = loaded.manifest
-    assert m["format_version"] == FORMAT_VERSION == 3
+    assert m["format_version"] == FORMAT_VERSION == 4
     assert m["faiss_index"]["kind"] == "IndexScalarQuantizer"  # exact scan, float16 vectors
     assert m["faiss_index"]["storage"] == "float16"
     assert m["faiss_index"]["recall_at_10"] == 1.0  # measured against float32 exact search
@@ -258,11 +259,18 @@ def test_other_dimension_is_refused(root: Path) -> None:
     assert "dimension" in load_error(root, dimension=384)
 
 
-def test_tampered_chunk_count_is_refused(root: Path) -> None:
-    path = root / GENERATION / MANIFEST_NAME
+def reseal(generation: Path, change: Callable[[dict], object] = lambda m: None) -> None:
+    """Apply `change` to the manifest, then record the files and seal it as write_generation
+    does: what the checks behind the sha256 ones see when the writer itself got it wrong."""
+    path = generation / MANIFEST_NAME
     manifest = json.loads(path.read_text())
-    manifest["chunk_count"] = 99
-    path.write_text(json.dumps(manifest))
+    change(manifest)
+    manifest[FILES] = {name: describe_file(generation / name) for name in manifest[FILES]}
+    path.write_text(json.dumps(seal(manifest)))
+
+
+def test_tampered_chunk_count_is_refused(root: Path) -> None:
+    reseal(root / GENERATION, lambda m: m.update(chunk_count=99))
     message = load_error(root)
     assert "chunk_count is 99" in message and "holds 3" in message
 
@@ -270,16 +278,16 @@ def test_tampered_chunk_count_is_refused(root: Path) -> None:
 def test_other_format_version_is_refused(root: Path) -> None:
     path = root / GENERATION / MANIFEST_NAME
     manifest = json.loads(path.read_text())
-    manifest["format_version"] = 1
+    manifest["format_version"] = 1  # as a release before the sha256s wrote it: no seal
+    del manifest[FILES], manifest[SEAL]
     path.write_text(json.dumps(manifest))
-    assert "format_version" in load_error(root)
+    message = load_error(root)
+    assert "manifest format_version is 1 but this program expects 4" in message
+    assert "damaged" not in message
 
 
 def test_a_faiss_index_description_of_another_kind_is_refused(root: Path) -> None:
-    path = root / GENERATION / MANIFEST_NAME
-    manifest = json.loads(path.read_text())
-    manifest["faiss_index"]["kind"] = "IndexIVFFlat"
-    path.write_text(json.dumps(manifest))
+    reseal(root / GENERATION, lambda m: m["faiss_index"].update(kind="IndexIVFFlat"))
     message = load_error(root)
     assert "faiss_index" in message and "IndexIVFFlat" in message and "rebuild" in message
 
@@ -289,6 +297,7 @@ def test_missing_chunk_row_is_refused(root: Path) -> None:
     db.execute("DELETE FROM chunks WHERE row = 2")
     db.commit()
     db.close()
+    reseal(root / GENERATION)
     assert "3 vectors but 2 chunk rows" in load_error(root)
 
 
@@ -297,6 +306,7 @@ def test_full_text_index_of_other_chunks_is_refused(root: Path) -> None:
     db.execute("INSERT INTO chunks_fts(rowid, text) VALUES (3, 'one chunk too many')")
     db.commit()
     db.close()
+    reseal(root / GENERATION)
     assert f"{LEXICAL} indexes 4 chunks, {DATABASE} holds 3" in load_error(root)
 
 
