@@ -28,9 +28,12 @@ from typing import TYPE_CHECKING, Any
 from tqdm import tqdm
 
 from index.embedder import Embedder
-from index.manifest import IndexLoadError, make_manifest
+from index.integrity import IndexDamaged, verify_generation
+from index.manifest import IndexLoadError, make_manifest, read_manifest
 from index.store import (
     BUILDING_PREFIX,
+    DATABASE,
+    VECTORS,
     StoredDocument,
     checkpoint,
     install_generation,
@@ -189,13 +192,23 @@ def _generation_name(root: Path) -> str:
 
 
 def _read_reused(plan: Plan, doc_ids: list[str]) -> dict[str, StoredDocument]:
+    """The stored rows and vectors of `doc_ids`, from a live generation whose files still match
+    their sha256: a damaged one would carry its damage into the new generation, sealed anew."""
     if not doc_ids or plan.generation is None:
         return {}
+    generation = plan.root / plan.generation
     try:
-        return read_stored(plan.root / plan.generation, doc_ids)
+        verify_generation(generation, read_manifest(generation, plan.root),
+                          (VECTORS, DATABASE), plan.root)
+    except IndexDamaged as err:
+        raise IndexLoadError(
+            f"the current generation {generation} is damaged ({err.what}); run the ingest "
+            "again with --rebuild to embed every document afresh") from err
+    try:
+        return read_stored(generation, doc_ids)
     except (RuntimeError, OSError, sqlite3.Error) as err:  # faiss raises RuntimeError
         raise IndexLoadError(
-            f"the current generation {plan.root / plan.generation} cannot be read to reuse "
+            f"the current generation {generation} cannot be read to reuse "
             f"unchanged documents ({type(err).__name__}: {err}); run the ingest again with "
             "--rebuild to embed every document afresh") from err
 

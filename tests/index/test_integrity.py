@@ -22,6 +22,7 @@ from index.build import build_index
 from index.integrity import FILES, SEAL, IndexDamaged, seal, verify_generation
 from index.manifest import FORMAT_VERSION, MANIFEST_NAME, IndexLoadError, read_manifest
 from index.store import DATABASE, LEXICAL, VECTORS, current_generation, open_index
+from ingest.operations import run_ingest
 from tests.fakes import FakeEmbedder
 
 DATA_FILES = (VECTORS, DATABASE, LEXICAL)
@@ -189,6 +190,26 @@ def test_the_previous_generation_named_in_a_damaged_manifest_stays_inside_the_ro
     path.write_text(json.dumps(manifest))
     assert f"{live} is damaged: manifest.json does not match its {SEAL}" in refusal(
         root, embedder)
+
+
+def test_the_rebuild_command_repairs_what_a_plain_ingest_cannot(
+        two: tuple[Path, Path, Path], corpus_dir: Path, embedder: FakeEmbedder) -> None:
+    root, _, live = two
+    flip(live / DATABASE, 300)
+    # unchanged corpus: nothing to do, so the damaged generation would stay live
+    plain = run_ingest([corpus_dir], root, embedder)
+    assert not plain.published and current_generation(root) == live
+    # a changed file: reusing the damaged rows would copy the damage into a sealed generation
+    (corpus_dir / "security.txt").write_text("The Boao Forum met in March.\n")
+    with pytest.raises(IndexLoadError, match="run the ingest again with --rebuild") as caught:
+        run_ingest([corpus_dir], root, embedder)
+    assert f"{live} is damaged ({DATABASE} does not match the sha256" in str(caught.value)
+    assert current_generation(root) == live
+    repaired = run_ingest([corpus_dir], root, embedder, rebuild=True)
+    assert repaired.published and repaired.reused == 0
+    index = open_index(root, embedder.model_id, embedder.dimension)
+    assert index.generation.name == repaired.generation and index.stands_in_for is None
+    index.close()
 
 
 def write_as_format_3(generation: Path) -> None:
