@@ -33,7 +33,7 @@ def refreshed(pipeline: Pipeline) -> Pipeline:
     """
     index = pipeline.index
     live = current_generation(index.root)
-    if live is None or live == index.generation:
+    if live is None or live in (index.generation, index.stands_in_for):
         return pipeline
     embedder = pipeline.embedder
     new_index = open_index(index.root, embedder.model_id, embedder.dimension)

@@ -253,3 +253,20 @@ def test_verify_generation_names_what_is_wrong(one: Path) -> None:
         with pytest.raises(IndexDamaged) as caught:
             verify_generation(generation, broken, DATA_FILES, one)
         assert what in caught.value.what and caught.value.generation == generation
+
+
+def test_the_chat_keeps_its_stand_in_pipeline_while_the_live_generation_is_damaged(
+        two: tuple[Path, Path, Path], embedder: FakeEmbedder) -> None:
+    # Without this, every question re-checked the damaged generation, reopened the previous
+    # one and built a new Pipeline (losing its caches and printing the fallback line again).
+    from qa.config import Settings
+    from qa.live import refreshed
+    from qa.pipeline import Pipeline
+    from tests.fakes import FakeGenerator
+
+    root, previous, live = two
+    flip(live / DATABASE, 100)
+    index = open_index(root, embedder.model_id, embedder.dimension)
+    assert index.generation == previous and index.stands_in_for == live
+    pipeline = Pipeline(index, embedder, FakeGenerator([]), Settings(calibration=None))
+    assert refreshed(pipeline) is pipeline
