@@ -9,14 +9,18 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
+from unittest.mock import patch
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ingest import chunker
 from ingest.chunker import chunk_document, split_sentences
 from ingest.document import Chunk, Document
 from ingest.loaders import load_document
@@ -55,10 +59,8 @@ FRAGMENTS = st.sampled_from(
 TEXTS = st.lists(st.one_of(st.text(), FRAGMENTS), max_size=40).map("".join)
 
 
-@settings(max_examples=300, deadline=None)
-@given(text=TEXTS)
-def test_sentence_spans_are_ordered_stripped_and_cover_the_text(text: str) -> None:
-    spans = split_sentences(text)
+def check_sentence_spans(text: str, spans: list[tuple[int, int]]) -> None:
+    """Ordered, stripped, never across a paragraph break, covering every visible character."""
     previous_end = 0
     for start, end in spans:
         assert previous_end <= start < end <= len(text)
@@ -71,6 +73,12 @@ def test_sentence_spans_are_ordered_stripped_and_cover_the_text(text: str) -> No
 
 
 @settings(max_examples=300, deadline=None)
+@given(text=TEXTS)
+def test_sentence_spans_are_ordered_stripped_and_cover_the_text(text: str) -> None:
+    check_sentence_spans(text, split_sentences(text))
+
+
+@settings(max_examples=300, deadline=None)
 @given(
     text=TEXTS,
     max_tokens=st.integers(min_value=1, max_value=12),
@@ -80,7 +88,12 @@ def test_sentence_spans_are_ordered_stripped_and_cover_the_text(text: str) -> No
 def test_chunks_are_exact_spans_within_budget_covering_everything(
     text: str, max_tokens: int, overlap_fraction: float, count_tokens: Callable[[str], int]
 ) -> None:
-    overlap = int(max_tokens * overlap_fraction)
+    check_chunks(text, count_tokens, max_tokens, int(max_tokens * overlap_fraction))
+
+
+def check_chunks(text: str, count_tokens: Callable[[str], int], max_tokens: int,
+                 overlap: int) -> list[Chunk]:
+    """Exact spans within budget, in order, distinct ids, covering every visible character."""
     doc = doc_of(text)
     chunks = chunk_document(doc, count_tokens, max_tokens=max_tokens, overlap_tokens=overlap)
     for c in chunks:
@@ -92,6 +105,25 @@ def test_chunks_are_exact_spans_within_budget_covering_everything(
     assert len({c.chunk_id for c in chunks}) == len(chunks)
     covered = {i for c in chunks for i in range(c.start, c.end)}
     assert all(i in covered for i, ch in enumerate(text) if not ch.isspace())
+    return chunks
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=TEXTS,
+    window=st.integers(min_value=2, max_value=40),
+    max_tokens=st.integers(min_value=1, max_value=12),
+    count_tokens=st.sampled_from([words, word_pieces]),
+)
+def test_small_windows_keep_every_invariant(
+    text: str, window: int, max_tokens: int, count_tokens: Callable[[str], int]
+) -> None:
+    # The real window is 2,000 characters; tiny ones put window ends everywhere.
+    with patch.object(chunker, "WINDOW", window):
+        spans = split_sentences(text)
+        check_sentence_spans(text, spans)
+        assert all(end - start <= window for start, end in spans)
+        check_chunks(text, count_tokens, max_tokens, max_tokens // 3)
 
 
 def test_split_sentences_example() -> None:
@@ -204,6 +236,73 @@ def test_empty_document_has_no_chunks() -> None:
 def test_invalid_arguments(max_tokens: int, overlap_tokens: int, message: str) -> None:
     with pytest.raises(ValueError, match=f"^{message}$"):
         chunk_document(doc_of("x"), words, max_tokens, overlap_tokens)
+
+
+# --- hostile sizes: work linear in the length, every chunk bounded ---------------------------
+
+ABBREVIATED = "Dr. A. B. Smith et al. vs. U.S. Co. Inc. e.g. i.e. Mr. J. Doe Jr. met Prof. Wong. "
+
+
+def repeat_to(piece: str, size: int) -> str:
+    return (piece * (size // len(piece) + 1))[:size]
+
+
+@contextmanager
+def pysbd_inputs() -> Iterator[list[int]]:
+    """Records the length of every text handed to pysbd inside the block."""
+    lengths: list[int] = []
+    segmenter = chunker._segmenter()
+    processor = segmenter.processor
+
+    def recording(text: str) -> Any:
+        lengths.append(len(text))
+        return processor(text)
+
+    with patch.object(segmenter, "processor", recording):
+        yield lengths
+
+
+def check_tiling(text: str, chunks: list[Chunk], count_tokens: Callable[[str], int],
+                 max_tokens: int) -> None:
+    """check_chunks for megabytes: exact spans within budget, no visible character left out."""
+    assert chunks[0].start == 0
+    assert chunks[-1].end == len(text.rstrip())
+    for before, after in pairwise(chunks):
+        assert before.start < after.start
+        assert not text[before.end : after.start].strip()
+    for c in chunks:
+        assert text[c.start : c.end] == c.text
+        assert count_tokens(c.text) <= max_tokens
+
+
+@pytest.mark.parametrize("count_tokens", [words, word_pieces])
+@pytest.mark.parametrize("between", [" ", "\n"])
+def test_prose_longer_than_a_window_keeps_its_sentences(
+    count_tokens: Callable[[str], int], between: str
+) -> None:
+    # Each corpus article as one paragraph of 9-10 KB: read in windows, as pysbd reads it whole.
+    for path in sorted(CORPUS_FILE.parent.glob("*.txt")):
+        text = between.join(path.read_text(encoding="utf-8").split())
+        assert len(text) > 4 * chunker.WINDOW
+        with pysbd_inputs() as lengths:
+            windowed = split_sentences(text)
+            windowed_chunks = chunk_document(doc_of(text), count_tokens, 64, 16)
+        assert max(lengths) <= chunker.WINDOW
+        with patch.object(chunker, "WINDOW", len(text)):
+            assert split_sentences(text) == windowed
+            whole_chunks = chunk_document(doc_of(text), count_tokens, 64, 16)
+        assert [(c.start, c.end) for c in whole_chunks] == [
+            (c.start, c.end) for c in windowed_chunks]
+
+
+def test_abbreviation_dense_text_is_read_in_windows() -> None:
+    # pysbd reading this as one paragraph is quadratic: 60 KB took 14 s and 600 KB never ended.
+    text = repeat_to(ABBREVIATED, 200_000)
+    with pysbd_inputs() as lengths:
+        chunks = chunk_document(doc_of(text), words, max_tokens=192, overlap_tokens=48)
+    assert max(lengths) <= chunker.WINDOW
+    assert sum(lengths) <= 2 * len(text)  # every window moves on by at least half a window
+    check_tiling(text, chunks, words, 192)
 
 
 @pytest.mark.real
