@@ -3,6 +3,11 @@
 Every chunk is built from character offsets, so `doc.text[c.start:c.end] == c.text` holds by
 construction; the chunker never rewrites, cleans or re-joins text.
 
+Work is linear in the text's length, whatever the text: pysbd reads at most WINDOW characters
+at a time, so no sentence is longer than a window; the tokenizer counts sentences and parts of
+chunks, never a whole long line; and a run without spaces is cut into chunks of at most a
+window (bench.chunking times 1 to 40 MB of such text).
+
 Does not read files (see ingest.loaders), does not load a tokenizer (the caller passes
 `count_tokens`), and does not understand document structure beyond blank-line paragraphs,
 bullet lines and short heading lines.
@@ -29,10 +34,12 @@ _MARKDOWN_HEADING = re.compile(r"\s{0,3}#{1,6}\s")
 _CLOSING_PUNCTUATION = ".,;:!?…"
 _WORD = re.compile(r"\S+")
 _NON_SPACE = re.compile(r"\S")
+_SPACE = re.compile(r"\s")
 _LAST_SPACE = re.compile(r".*\s", re.DOTALL)
 
 # The most characters pysbd reads at once (see _sentences_in_block), so also the longest
-# sentence span. Most paragraphs of prose are shorter (15 of the 646 in the SQuAD articles are
+# sentence span, and the longest part of a run without spaces that one chunk holds (see
+# _run_cuts). Most paragraphs of prose are shorter (15 of the 646 in the SQuAD articles are
 # longer). Abbreviation-dense text costs pysbd about 5 microseconds per character in 1-2 KB
 # windows and twice that in 6 KB ones.
 WINDOW = 2000
@@ -218,30 +225,105 @@ def split_sentences(text: str) -> list[Span]:
 
 
 def _split_long(
-    text: str, span: Span, count_tokens: Callable[[str], int], limit: int
-) -> list[Span]:
-    """Split one over-long sentence into word runs, and over-long words into char windows.
+    text: str, span: Span, tokens: int, count_tokens: Callable[[str], int], limit: int
+) -> list[tuple[Span, int]]:
+    """Split one over-long sentence (`tokens` > limit) into word runs, and over-long words into
+    char windows; each piece comes with its token count.
 
+    Each run takes as many words as fit. Adding a word never lowers the count, so the furthest
+    word that fits is found by doubling, then bisecting: a few tokenizer calls per run instead
+    of one per word (a markdown table is one long "sentence" of short words: 236,000 calls per
+    MB, 30 s per MB with the real tokenizer).
     Assumes count_tokens(s) <= len(s) for non-whitespace s (true for WordPiece), so a window
     of `limit` characters fits; it still shrinks a window that does not.
-    Example: with one token per word and limit 2, "a b c" -> spans of "a b" and "c"
+    Example: with one token per word and limit 2, "a b c" -> [(span of "a b", 2), (span of "c", 1)]
     """
     words = [(span[0] + m.start(), span[0] + m.end()) for m in _WORD.finditer(text[slice(*span)])]
-    pieces: list[Span] = []
-    for word_start, word_end in words:
-        if pieces and count_tokens(text[pieces[-1][0] : word_end]) <= limit:
-            pieces[-1] = (pieces[-1][0], word_end)
-        elif count_tokens(text[word_start:word_end]) <= limit:
-            pieces.append((word_start, word_end))
+    counted = {(span[0], len(words)): tokens}  # (start, j): tokens of text[start:] to words[j-1]
+
+    def count(start: int, j: int) -> int:
+        if (start, j) not in counted:
+            counted[start, j] = count_tokens(text[start : words[j - 1][1]])
+        return counted[start, j]
+
+    def furthest(start: int, i: int) -> int:
+        """The largest j such that text[start:] up to words[j - 1] fits; i when none does."""
+        good, bad, step = i, len(words) + 1, 1
+        while good + step < bad:
+            if count(start, good + step) <= limit:
+                good, step = good + step, step * 2
+            else:
+                bad = good + step
+        while bad - good > 1:
+            mid = (good + bad) // 2
+            good, bad = (mid, bad) if count(start, mid) <= limit else (good, mid)
+        return good
+
+    pieces: list[tuple[Span, int]] = []
+    i, open_window = 0, False  # open_window: pieces[-1] is a window that may take more words
+    while i < len(words):
+        start = pieces[-1][0][0] if open_window else words[i][0]
+        j = furthest(start, i)
+        if j > i:
+            if open_window:
+                pieces.pop()
+            pieces.append(((start, words[j - 1][1]), counted[start, j]))
+            i, open_window = j, False
+        elif open_window:
+            open_window = False  # words[i] starts a run of its own
         else:
-            pos = word_start
+            pos, word_end = words[i]
             while pos < word_end:
                 size = min(limit, word_end - pos)
-                while size > 1 and count_tokens(text[pos : pos + size]) > limit:
+                while (n := count_tokens(text[pos : pos + size])) > limit and size > 1:
                     size -= 1
-                pieces.append((pos, pos + size))
+                pieces.append(((pos, pos + size), n))
                 pos += size
+            i, open_window = i + 1, True
     return pieces
+
+
+def _join_fragments(text: str, spans: list[Span]) -> list[Span]:
+    """Join touching sentence spans that hold no whitespace, up to WINDOW characters.
+
+    pysbd cuts a run without spaces at some punctuation ("a.com/x?b=c"), and a window cuts it
+    anywhere. Counted separately, such fragments are counted again together at each step of
+    the packing, and an overlap of a few "tokens" could step back over almost a whole chunk:
+    1 MB of URLs made 33,268 chunks from 4.3 million tokenizer calls. Spans with spaces stay
+    as they are ("France." then "[citation needed] A diaspora ...").
+    Example: _join_fragments("a?b?c d", [(0, 2), (2, 4), (4, 7)]) -> [(0, 4), (4, 7)]
+    """
+    joined: list[Span] = []
+    previous_bare = False
+    for span in spans:
+        start, end = span
+        bare = _SPACE.search(text, start, end) is None
+        if bare and previous_bare and joined[-1][1] == start and end - joined[-1][0] <= WINDOW:
+            joined[-1] = (joined[-1][0], end)
+        else:
+            joined.append(span)
+        previous_bare = bare
+    return joined
+
+
+def _run_cuts(units: list[Span]) -> list[int]:
+    """How many cuts come before each unit, where every run of touching units is cut into
+    segments of at most WINDOW characters.
+
+    A run without spaces may count as a token or so however long it is (one [UNK], one
+    "word"); packed while it fitted, a 20 MB line made one 20 MB chunk. Runs in prose (a
+    sentence, then "[citation needed]" without a space) are far shorter than a window.
+    Example: with WINDOW 4, _run_cuts([(0, 3), (3, 6), (7, 9)]) -> [0, 1, 1]
+    """
+    cuts = [0] * len(units)
+    segment_start = units[0][0] if units else 0
+    for i in range(1, len(units)):
+        touches = units[i - 1][1] >= units[i][0]
+        cut = touches and units[i][1] - segment_start > WINDOW
+        if cut or not touches:
+            segment_start = units[i][0]
+        cuts[i] = cuts[i - 1] + cut
+    return cuts
 
 
 def chunk_document(
@@ -256,7 +338,8 @@ def chunk_document(
     repeats the previous chunk's trailing sentences worth at most overlap_tokens.
     `count_tokens` must be additive over whitespace: count("a b") == count("a") + count("b"),
     as for WordPiece (which splits on whitespace first) and word counts. Each sentence is
-    counted once (bench.ingest: 11,064 tokenizer calls for 869 chunks became ~3,700).
+    counted once (bench.ingest: 11,064 tokenizer calls for 869 chunks became ~3,700). No chunk
+    holds more than WINDOW characters of a run without spaces (see _run_cuts).
     Example: chunk_document(doc_with_text("One. Two."), lambda s: len(s.split()), 1, 0)
         -> chunks with text "One." and "Two."
     """
@@ -270,26 +353,29 @@ def chunk_document(
     text = doc.text
     units: list[Span] = []  # sentences, or pieces of a sentence longer than max_tokens
     unit_tokens: list[int] = []
-    for span in split_sentences(text):
+    for span in _join_fragments(text, split_sentences(text)):
         count = count_tokens(text[slice(*span)])
         if count <= max_tokens:
             units.append(span)
             unit_tokens.append(count)
         else:
-            pieces = _split_long(text, span, count_tokens, max_tokens)
-            units.extend(pieces)
-            unit_tokens.extend(count_tokens(text[slice(*p)]) for p in pieces)
+            for piece, piece_tokens in _split_long(text, span, count, count_tokens, max_tokens):
+                units.append(piece)
+                unit_tokens.append(piece_tokens)
 
     # Each unit is counted once; a run of units separated by whitespace counts as the sum of
     # its units (see the docstring), so packing needs no further tokenizer calls. Units that
     # touch (a long word cut into windows) are counted together, as the model would see them.
     prefix = list(accumulate(unit_tokens, initial=0))
     touching = list(accumulate((int(a[1] >= b[0]) for a, b in pairwise(units)), initial=0))
+    cuts = _run_cuts(units)
 
     def tokens(first: int, last: int) -> int:
-        if touching[last] != touching[first]:
-            return count_tokens(text[units[first][0] : units[last][1]])
-        return prefix[last + 1] - prefix[first]
+        if touching[last] == touching[first]:
+            return prefix[last + 1] - prefix[first]
+        if cuts[last] != cuts[first]:
+            return max_tokens + 1  # never across a cut in a run of touching units
+        return count_tokens(text[units[first][0] : units[last][1]])
 
     def paragraph_ends(i: int) -> bool:
         return i + 1 < len(units) and text.count("\n", units[i][1], units[i + 1][0]) >= 2

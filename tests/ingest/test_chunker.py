@@ -262,6 +262,16 @@ def pysbd_inputs() -> Iterator[list[int]]:
         yield lengths
 
 
+def counting(count_tokens: Callable[[str], int], lengths: list[int]) -> Callable[[str], int]:
+    """count_tokens, recording the length of every text it is given in `lengths`."""
+
+    def count(text: str) -> int:
+        lengths.append(len(text))
+        return count_tokens(text)
+
+    return count
+
+
 def check_tiling(text: str, chunks: list[Chunk], count_tokens: Callable[[str], int],
                  max_tokens: int) -> None:
     """check_chunks for megabytes: exact spans within budget, no visible character left out."""
@@ -303,6 +313,31 @@ def test_abbreviation_dense_text_is_read_in_windows() -> None:
     assert max(lengths) <= chunker.WINDOW
     assert sum(lengths) <= 2 * len(text)  # every window moves on by at least half a window
     check_tiling(text, chunks, words, 192)
+
+
+@pytest.mark.parametrize("count_tokens", [words, word_pieces])
+def test_a_megabyte_without_spaces_is_cut_within_the_token_limit(
+    count_tokens: Callable[[str], int]
+) -> None:
+    # One token under `words`, 250,000 under `word_pieces`; it was one 1 MB chunk either way.
+    text = repeat_to("https://example.com/a?b=c&d=e#", 1_000_000)
+    lengths: list[int] = []
+    chunks = chunk_document(doc_of(text), counting(count_tokens, lengths), 192, 48)
+    check_tiling(text, chunks, count_tokens, 192)
+    assert max(len(c.text) for c in chunks) <= chunker.WINDOW
+    assert max(lengths) <= chunker.WINDOW  # the tokenizer never sees the whole line
+    assert sum(lengths) <= 10 * len(text)
+
+
+def test_a_markdown_table_costs_a_few_tokenizer_calls_per_chunk() -> None:
+    # 20,000 rows and no blank line: one "sentence" per window, of about 300 short words.
+    rows = [f"| {n} | item-{n} | {n * 0.37:.2f} | in stock |" for n in range(20_000)]
+    text = "\n".join(["| id | name | price | note |", "|---|---|---|---|", *rows])
+    lengths: list[int] = []
+    chunks = chunk_document(doc_of(text), counting(words, lengths), 192, 48)
+    check_tiling(text, chunks, words, 192)
+    assert len(lengths) <= 20 * len(chunks)  # was one call per word: 13 per row
+    assert sum(lengths) <= 15 * len(text)
 
 
 @pytest.mark.real
