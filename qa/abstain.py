@@ -3,7 +3,9 @@
 The confidence is a logistic function of a few signals (qa.pipeline computes them): the reader's
 margin (its best span's score minus its "no answer" score, reader.model), the evidence
 sentence's cosine similarity to the question, how much of the question it covers, the best
-passage's similarity, and whether the answer holds the kind of thing the question asks for.
+passage's similarity, whether the answer holds the kind of thing the question asks for, and,
+for the reader's passage, how much of the question it covers and how rare the rarest question
+term it lacks is (a name the passage never mentions).
 The weights and the refusal threshold are fitted on benchmark questions by
 `python -m eval.calibrate` and stored in qa/calibration.json with the command that derived them;
 nothing here is guessed.
@@ -20,7 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-FEATURES = ("cosine", "coverage", "passage_similarity", "typed_answer", "reader")
+FEATURES = ("cosine", "coverage", "passage_similarity", "typed_answer", "reader",
+            "passage_coverage", "rarest_missing")
 DEFAULT_CALIBRATION = Path(__file__).with_name("calibration.json")
 # The calibration of the pipeline without a reader (Settings(reader=None)), fitted before the
 # reader existed; bench.answer's baseline runs with it.

@@ -155,6 +155,16 @@ def coverage(question: str, sentence: str, idf: Callable[[str], float]) -> float
     return sum(idf(t) for t in asked & terms(sentence)) / total
 
 
+def rarest_missing(question: str, passage: str, idf: Callable[[str], float]) -> float:
+    """IDF of the rarest question term the passage lacks (0.0 when it has them all).
+
+    A question about an entity the passage never names ("When did Tai meet Li Qiang?" against
+    a passage about Tai and Wang) is often unanswerable from it however well the rest matches.
+    Example: rarest_missing("Who met Li?", "Tai met Wang.", lambda t: len(t)) -> 2.0 ("li")
+    """
+    return float(max((idf(t) for t in terms(question) - terms(passage)), default=0.0))
+
+
 @dataclass(frozen=True)
 class Scored:
     sentence: Sentence

@@ -46,6 +46,7 @@ from qa.evidence import (
     inverse_document_frequency,
     new_information_share,
     offers_answer_type,
+    rarest_missing,
     score_sentences,
     select_evidence,
 )
@@ -184,7 +185,8 @@ class Pipeline:
                                    dense_weight=s.dense_weight, query_vector=query_vector))
         best_passage = max((r.dense_similarity or 0.0 for r in retrieved), default=0.0)
         signals = {"cosine": 0.0, "coverage": 0.0, "passage_similarity": best_passage,
-                   "typed_answer": 0.0, "reader": 0.0}
+                   "typed_answer": 0.0, "reader": 0.0, "passage_coverage": 0.0,
+                   "rarest_missing": 0.0}
         if best_passage < s.min_relevance:
             return Evidence(retrieved, [], signals)
         passages = [r.chunk for r in retrieved[: s.context_passages]]
@@ -224,9 +226,12 @@ class Pipeline:
         chosen = [Scored(sentence, float(vector @ query_vector),
                          coverage(query, sentence.text, self.idf()), sp.margin)
                   for sentence, vector, sp in zip(sentences, vectors, picked, strict=True)]
+        passage = passages[best.passage].text
         signals.update(cosine=chosen[0].cosine, coverage=chosen[0].coverage,
                        typed_answer=float(offers_answer_type(best.text, query)),
-                       reader=best.margin)
+                       reader=best.margin,
+                       passage_coverage=coverage(query, passage, self.idf()),
+                       rarest_missing=rarest_missing(query, passage, self.idf()))
         return Evidence(retrieved, chosen, signals, best)
 
     def stream(self, question: str, history: Sequence[tuple[str, str]] = ()

@@ -155,3 +155,12 @@ def test_a_when_question_prefers_the_sentence_with_a_date() -> None:
     scored = score_sentences("When was the Global Security Initiative launched?", vectors[0],
                              [named, dated], vectors, lambda t: 1.0, 0.7)
     assert scored[0].sentence == dated
+
+
+def test_rarest_missing_is_the_rarest_question_term_the_passage_lacks() -> None:
+    from qa.evidence import rarest_missing
+
+    assert rarest_missing("Who met Li?", "Tai met Wang.", lambda t: len(t)) == 2.0
+    assert rarest_missing("Who met Wang?", "Tai met Wang.", lambda t: len(t)) == 0.0
+    # of two missing terms the rarer (higher IDF) one counts
+    assert rarest_missing("Did Qiang meet Li?", "Tai met Wang.", lambda t: len(t)) == 5.0

@@ -116,3 +116,18 @@ def test_holds_span_and_short_answer() -> None:
     assert not holds_span("It was launched in 2022 in April.", "April 2022")
     assert not holds_span("Anything.", "")
     assert short_answer(None, []) == ""
+
+
+def test_the_readers_passage_gives_the_passage_signals(
+        index: Index, embedder: FakeEmbedder) -> None:
+    # The reader's passage is security.txt; "Qiang" is in no document, so it is the rarest
+    # question term that passage lacks, and the passage covers only part of the question.
+    pipeline = Pipeline(index, embedder, FakeGenerator([]), NO_CALIBRATION,
+                        FakeReader(["April 2022"]))
+    found = pipeline.evidence("When was the Security Initiative launched with Qiang?")
+    assert found.span is not None and found.span.text == "April 2022"
+    assert 0 < found.signals["passage_coverage"] < 1
+    assert found.signals["rarest_missing"] == pipeline.idf()("qiang") > 0
+    complete = pipeline.evidence("When was the Security Initiative launched?")
+    assert complete.signals["passage_coverage"] == 1.0
+    assert complete.signals["rarest_missing"] == 0.0
