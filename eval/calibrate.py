@@ -111,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     embedder = MiniLMEmbedder()
     settings = Settings(calibration=None, reader=None if args.no_reader else Settings().reader)
     reader = load_reader(settings)
-    features = [f for f in FEATURES if not (args.no_reader and f == "reader")]
+    # Without a reader there is no reader's passage: its three signals stay 0.
+    reader_only = ("reader", "passage_coverage", "rarest_missing")
+    features = [f for f in FEATURES if not (args.no_reader and f in reader_only)]
     rows, labels, groups, names = [], [], [], []
     for group, (qfile, corpus) in enumerate(args.set):
         questions, index = open_question_set(parser.prog, qfile, corpus, embedder)

@@ -96,6 +96,9 @@ class Evidence:
     signals: dict[str, float]  # the refusal features (qa.abstain)
     span: Span | None = None  # the reader's best span (its passage is 0-based)
     scored: list[Scored] = field(default_factory=list)  # every sentence, without a reader
+    # The span sits in a lead-in ("has three goals:"): the list after it is the answer, so the
+    # span is no short answer (qa.pipeline.span_sentences).
+    lead_in: bool = False
 
 
 def holds_span(sentence: str, span: str) -> bool:
@@ -108,16 +111,33 @@ def holds_span(sentence: str, span: str) -> bool:
                                 for i in range(len(hay) - len(needle) + 1))
 
 
-def span_sentences(span: Span, chunk: Chunk, passage: int) -> Sentence:
-    """The sentences of `chunk` that the span touches, as one Sentence numbered `passage`.
+# Sentences of a list taken after a lead-in that ends with a colon.
+MAX_LIST_ITEMS = 8
 
-    Example: a span on "goals:" and the list after it -> both sentences, lead-in and list.
+
+def span_sentences(span: Span, chunk: Chunk, passage: int) -> tuple[Sentence, bool]:
+    """(the sentences of `chunk` that the span touches, as one Sentence numbered `passage`;
+    whether they end in a lead-in).
+
+    A reader trained on SQuAD marks short spans, so for "What are the three goals?" it marks
+    "three primary goals" in "...has three primary goals: 1) ... 2) ... 3) ...". When the last
+    sentence the span touches ends with a colon, the list that follows it in the same paragraph
+    (up to MAX_LIST_ITEMS sentences) is part of the evidence: the user sees the goals, not the
+    lead-in alone.
+    Example: a span on "goals" in "It has two goals: 1) peace. 2) trade." -> all of it, True
     """
-    bounds = split_sentences(chunk.text) or [(0, len(chunk.text))]
-    touched = [(s, e) for s, e in bounds if s < span.end and e > span.start] or [
-        min(bounds, key=lambda b: abs(b[0] - span.start))]
-    start, end = touched[0][0], touched[-1][1]
-    return Sentence(passage, chunk.start + start, chunk.start + end, chunk.text[start:end])
+    text = chunk.text
+    bounds = split_sentences(text) or [(0, len(text))]
+    touched = [i for i, (s, e) in enumerate(bounds) if s < span.end and e > span.start] or [
+        min(range(len(bounds)), key=lambda i: abs(bounds[i][0] - span.start))]
+    first, last = touched[0], touched[-1]
+    lead_in = text[bounds[last][0]:bounds[last][1]].rstrip().endswith(":")
+    if lead_in:
+        while (last + 1 < len(bounds) and last - touched[-1] < MAX_LIST_ITEMS
+               and "\n\n" not in text[bounds[last][1]:bounds[last + 1][0]]):
+            last += 1
+    start, end = bounds[first][0], bounds[last][1]
+    return Sentence(passage, chunk.start + start, chunk.start + end, text[start:end]), lead_in
 
 
 def make_citations(sentences: list[CitedSentence], retrieved: tuple[Retrieved, ...]
@@ -221,7 +241,8 @@ class Pipeline:
                     best.passage].doc_id:
                 picked.append(other)
                 break
-        sentences = [span_sentences(sp, passages[sp.passage], sp.passage + 1) for sp in picked]
+        found = [span_sentences(sp, passages[sp.passage], sp.passage + 1) for sp in picked]
+        sentences = [sentence for sentence, _ in found]
         vectors = self._sentence_vectors.embed([c.text for c in sentences])
         chosen = [Scored(sentence, float(vector @ query_vector),
                          coverage(query, sentence.text, self.idf()), sp.margin)
@@ -232,7 +253,7 @@ class Pipeline:
                        reader=best.margin,
                        passage_coverage=coverage(query, passage, self.idf()),
                        rarest_missing=rarest_missing(query, passage, self.idf()))
-        return Evidence(retrieved, chosen, signals, best)
+        return Evidence(retrieved, chosen, signals, best, lead_in=found[0][1])
 
     def stream(self, question: str, history: Sequence[tuple[str, str]] = ()
                ) -> Iterator[str | Answer]:
@@ -254,7 +275,7 @@ class Pipeline:
                          query=query, confidence=confidence)
             return
         retrieval_s = time.perf_counter() - started
-        short = short_answer(span, chosen)
+        short = "" if found.lead_in else short_answer(span, chosen)
 
         passages = [r.chunk.text for r in retrieved]
         evidence_text = " ".join(c.sentence.text for c in chosen)
@@ -296,7 +317,7 @@ class Pipeline:
         yield Answer(question, text, make_citations(shown, retrieved), retrieved, False,
                      Timings(retrieval_s, ttft, time.perf_counter() - started), quoted,
                      query=query, confidence=confidence, rejected=tuple(rejected),
-                     short=" ".join(span.text.split()) if span else "")
+                     short=" ".join(span.text.split()) if span and not found.lead_in else "")
 
     def _faithful(self, sentence: CitedSentence, query: str, evidence: str,
                   chosen: Sequence[Scored]) -> bool:

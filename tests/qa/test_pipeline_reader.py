@@ -105,10 +105,36 @@ def test_span_sentences_widen_to_every_sentence_the_span_touches() -> None:
     text = "It has two goals: peace. And trade. Then more."
     chunk = Chunk("d.txt", "c1", text, 100, 100 + len(text), "d")
     start = text.index("peace")
-    sentence = span_sentences(Span(0, start, text.index("trade") + 5, "", 1.0, 0.0), chunk, 3)
-    assert sentence.passage == 3
+    sentence, lead_in = span_sentences(Span(0, start, text.index("trade") + 5, "", 1.0, 0.0),
+                                       chunk, 3)
+    assert sentence.passage == 3 and not lead_in
     assert "peace" in sentence.text and "trade" in sentence.text and "Then" not in sentence.text
     assert sentence.start == 100 + text.index(sentence.text)
+
+
+def test_a_span_in_a_lead_in_brings_the_list_that_follows(
+        tmp_path: Path, embedder: FakeEmbedder) -> None:
+    # The real reader marks "three primary goals" for "What are the goals ...?": the evidence
+    # must run on through the numbered list, and the lead-in words are no short answer.
+    corpus = tmp_path / "goals"
+    corpus.mkdir()
+    lead = "The Security Initiative has three primary goals:"
+    items = "1) stability in Asia. 2) fewer tariffs. 3) a forum for Xi."
+    (corpus / "goals.txt").write_text(f"{lead} {items}\n\nTai met Wang later.\n",
+                                      encoding="utf-8")
+    build_index([corpus], tmp_path / "index", embedder)
+    index = open_index(tmp_path / "index", embedder.model_id, embedder.dimension)
+    try:
+        answer, generator = ask(index, embedder, FakeReader(["three primary goals"]),
+                                ["It has three primary goals [1]."],
+                                "What are the goals of the Security Initiative?")
+    finally:
+        index.close()
+    for item in ("stability in Asia", "fewer tariffs", "a forum for Xi"):
+        assert item in generator.prompts[0][0]["content"]
+        assert item in answer.text  # the bare lead-in reply fails, the list is quoted
+    assert "Tai met Wang" not in answer.text  # the list stops at the paragraph's end
+    assert answer.short == "" and answer.quoted
 
 
 def test_holds_span_and_short_answer() -> None:
