@@ -210,17 +210,20 @@ class Pipeline:
         if best_passage < s.min_relevance:
             return Evidence(retrieved, [], signals)
         passages = [r.chunk for r in retrieved[: s.context_passages]]
-        if self.reader is not None:
-            return self._read(query, query_vector, retrieved, passages, signals)
         sentences = passage_sentences(passages)
         if not sentences:
             return Evidence(retrieved, [], signals)
+        # The best-scoring sentence's signals feed the refusal with or without a reader: on the
+        # calibration articles they separate answerable questions better than the same
+        # signals taken on the reader's sentence (docs/BENCHMARK.md, "The reader").
         vectors = self._sentence_vectors.embed([c.text for c in sentences])
         scored = score_sentences(query, query_vector, sentences, vectors, self.idf(),
                                  s.coverage_weight)
         best = scored[0]
         signals.update(cosine=best.cosine, coverage=best.coverage,
                        typed_answer=float(offers_answer_type(best.sentence.text, query)))
+        if self.reader is not None:
+            return self._read(query, query_vector, retrieved, passages, signals)
         documents = [r.chunk.doc_id for r in retrieved]
         chosen = select_evidence(query, scored, documents, self.idf(), s.second_sentence_gain)
         return Evidence(retrieved, chosen, signals, scored=scored)
@@ -248,9 +251,7 @@ class Pipeline:
                          coverage(query, sentence.text, self.idf()), sp.margin)
                   for sentence, vector, sp in zip(sentences, vectors, picked, strict=True)]
         passage = passages[best.passage].text
-        signals.update(cosine=chosen[0].cosine, coverage=chosen[0].coverage,
-                       typed_answer=float(offers_answer_type(best.text, query)),
-                       reader=best.margin,
+        signals.update(reader=best.margin,
                        passage_coverage=coverage(query, passage, self.idf()),
                        rarest_missing=rarest_missing(query, passage, self.idf()))
         return Evidence(retrieved, chosen, signals, best, lead_in=found[0][1])

@@ -66,6 +66,23 @@ def test_every_shown_sentence_cites_a_retrieved_passage(pipeline: Pipeline) -> N
         assert all(1 <= m <= len(answer.retrieved) for m in markers)
 
 
+def test_a_list_answer_shows_the_list_not_its_lead_in(pipeline: Pipeline) -> None:
+    # The corpus says the charm offensive "has three primary goals: 1) stabilize US-China
+    # relations ... 2) use China's economic leverage ... 3) promote an alternative, anti-Western
+    # alliance"; the answer used to quote only the sentence ending in "goals:".
+    answer = pipeline.answer("What are the three primary goals of Xi's charm offensive?")
+    assert not answer.abstained
+    for item in ("stabilize US-China relations", "economic leverage", "anti-Western alliance"):
+        assert item in answer.text
+    assert any("three primary goals" in c.chunk.text for c in answer.citations)
+
+
+def test_the_short_answer_is_the_readers_span(pipeline: Pipeline) -> None:
+    answer = pipeline.answer(Q1)
+    assert answer.short == "Katherine Tai"
+    assert answer.text.startswith("Katherine Tai [")
+
+
 def test_rebuilding_the_same_corpus_gives_the_same_chunk_ids(index_root: Path,
                                                              tmp_path: Path) -> None:
     embedder = MiniLMEmbedder()
