@@ -39,9 +39,9 @@ from reader.data import (
 
 EXAMPLES = """examples:
   python -m reader.train --out reader/model
-      the committed reader: 2 epochs, seed 0 (about 30 min on 2 cores)
+      the committed reader: 3 epochs, seed 0 (about an hour on 2 cores, 8 GB of memory)
   python -m reader.train --out /tmp/reader --limit 200 --epochs 1 --eval-limit 100
-      a quick end-to-end check of the command (a minute; the model learns little)
+      a quick end-to-end check of the command (two minutes; the model learns little)
 """
 
 
@@ -50,7 +50,7 @@ def parse_args(argv: Sequence[str] | None) -> Any:
                     epilog=EXAMPLES)
     parser.add_argument("--out", type=Path, default=Path("var/reader"),
                         help="directory to write the reader to (default: var/reader)")
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=1e-4, help="peak learning rate")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--negatives", type=float, default=0.5,
