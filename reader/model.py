@@ -117,7 +117,9 @@ def best_span(start_logits: Sequence[float], end_logits: Sequence[float],
 class Reader:
     """Reads passages for a question. Weights load in warm_up(), never in the constructor."""
 
-    def __init__(self, directory: Path = READER_DIR, batch_size: int = 8) -> None:
+    # One window at a time: unpadded, 5 passages read in 0.27 s instead of 0.33 s batched
+    # (2 cores, the same margins); training batches instead (reader.train).
+    def __init__(self, directory: Path = READER_DIR, batch_size: int = 1) -> None:
         self.directory = Path(directory)
         self.batch_size = batch_size
         self.manifest: dict[str, Any] | None = None
@@ -155,7 +157,7 @@ class Reader:
         start_logits, end_logits = [], []
         with torch.inference_mode():
             for lo in range(0, n, self.batch_size):
-                inputs = pad(batch, range(lo, min(n, lo + self.batch_size)))
+                inputs = pad(batch, range(lo, min(n, lo + self.batch_size)), multiple_of=1)
                 out = self._model(**inputs)
                 start_logits += out.start_logits.tolist()
                 end_logits += out.end_logits.tolist()
