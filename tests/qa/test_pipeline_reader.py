@@ -75,17 +75,22 @@ def test_the_reader_margin_feeds_the_refusal(index: Index, embedder: FakeEmbedde
     assert generator.prompts == []  # refused before the model is called
 
 
+def goals_index(tmp_path: Path, embedder: FakeEmbedder, text: str) -> Index:
+    """An index of one document, goals.txt holding `text`, built with the fake embedder."""
+    corpus = tmp_path / "goals"
+    corpus.mkdir()
+    (corpus / "goals.txt").write_text(text, encoding="utf-8")
+    build_index([corpus], tmp_path / "index", embedder)
+    return open_index(tmp_path / "index", embedder.model_id, embedder.dimension)
+
+
 def test_a_list_after_a_lead_in_is_shown_not_the_lead_in(
         tmp_path: Path, embedder: FakeEmbedder) -> None:
     # Sentence scoring alone picks the lead-in (it holds the question's words, the goals do
     # not); the reader's span covers the list, so the list is what the user sees.
-    corpus = tmp_path / "goals"
-    corpus.mkdir()
     lead = "The Security Initiative has three primary goals:"
     goals = "Stability in Asia.\n- Fewer tariffs.\n- A forum for Xi."
-    (corpus / "goals.txt").write_text(f"{lead}\n- {goals}\n", encoding="utf-8")
-    build_index([corpus], tmp_path / "index", embedder)
-    index = open_index(tmp_path / "index", embedder.model_id, embedder.dimension)
+    index = goals_index(tmp_path, embedder, f"{lead}\n- {goals}\n")
     question = "What are the goals of the Security Initiative?"
     try:
         answer, _ = ask(index, embedder, FakeReader([goals]), ["It has goals."], question)
@@ -116,14 +121,9 @@ def test_a_span_in_a_lead_in_brings_the_list_that_follows(
         tmp_path: Path, embedder: FakeEmbedder) -> None:
     # The real reader marks "three primary goals" for "What are the goals ...?": the evidence
     # must run on through the numbered list, and the lead-in words are no short answer.
-    corpus = tmp_path / "goals"
-    corpus.mkdir()
     lead = "The Security Initiative has three primary goals:"
     items = "1) stability in Asia. 2) fewer tariffs. 3) a forum for Xi."
-    (corpus / "goals.txt").write_text(f"{lead} {items}\n\nTai met Wang later.\n",
-                                      encoding="utf-8")
-    build_index([corpus], tmp_path / "index", embedder)
-    index = open_index(tmp_path / "index", embedder.model_id, embedder.dimension)
+    index = goals_index(tmp_path, embedder, f"{lead} {items}\n\nTai met Wang later.\n")
     try:
         answer, generator = ask(index, embedder, FakeReader(["three primary goals"]),
                                 ["It has three primary goals [1]."],
