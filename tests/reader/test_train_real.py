@@ -32,6 +32,14 @@ def test_the_training_command_writes_a_loadable_reader_with_its_manifest(
     spans = Reader(out).read("Who opened the bridge?", ["Alice Brandt opened the bridge."])
     assert len(spans) == 1  # loads through the manifest check and reads
 
+    # Retraining with the same command and seed reproduces the weights byte for byte.
+    again = tmp_path / "again"
+    assert main(["--out", str(again), "--limit", "48", "--epochs", "1", "--batch-size", "16",
+                 "--eval-limit", "8"]) == 0
+    rerun = json.loads((again / "manifest.json").read_text())
+    assert rerun["files"]["model.safetensors"] == manifest["files"]["model.safetensors"]
+    assert rerun["scores"] == manifest["scores"]
+
 
 def test_bad_arguments_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
