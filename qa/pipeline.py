@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -95,7 +95,6 @@ class Evidence:
     chosen: list[Scored]  # the sentence(s) the model reads and the fallback quotes; [] refuses
     signals: dict[str, float]  # the refusal features (qa.abstain)
     span: Span | None = None  # the reader's best span (its passage is 0-based)
-    scored: list[Scored] = field(default_factory=list)  # every sentence, without a reader
     # The span sits in a lead-in ("has three goals:"): the list after it is the answer, so the
     # span is no short answer (qa.pipeline.span_sentences).
     lead_in: bool = False
@@ -226,7 +225,7 @@ class Pipeline:
             return self._read(query, query_vector, retrieved, passages, signals)
         documents = [r.chunk.doc_id for r in retrieved]
         chosen = select_evidence(query, scored, documents, self.idf(), s.second_sentence_gain)
-        return Evidence(retrieved, chosen, signals, scored=scored)
+        return Evidence(retrieved, chosen, signals)
 
     def _read(self, query: str, query_vector: np.ndarray, retrieved: tuple[Retrieved, ...],
               passages: Sequence[Chunk], signals: dict[str, float]) -> Evidence:

@@ -176,9 +176,10 @@ def write_manifest(args: Any, argv: Sequence[str], stats: dict[str, Any], wall_s
                    scores: dict[str, Any] | None) -> dict[str, Any]:
     from importlib import metadata
 
+    from index.embedder import minilm_path
     from reader.model import BASE_MODEL, FORMAT_VERSION, MANIFEST_NAME, file_sha256
 
-    base_weights = Path(__import__("index.embedder", fromlist=["minilm_path"]).minilm_path())
+    base_weights = Path(minilm_path())
     files = sorted(p.name for p in args.out.iterdir()
                    if p.is_file() and p.name != MANIFEST_NAME)
     manifest = {
