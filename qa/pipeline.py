@@ -5,10 +5,10 @@
     evidence --generator--> sentences --qa.cite + checks--> shown sentences, or the quoted evidence
 
 With a reader (reader.model, the default everywhere but in fast tests) the evidence is the
-sentence(s) that hold the reader's best answer span, however many sentences the span crosses
-(a list after "has three goals:" is part of the span, not cut at the colon); the span is the
-short answer shown first, and a model sentence is shown only if it holds the span. Without one,
-the best-scoring sentence is the evidence (qa.evidence).
+sentence(s) that hold the reader's best answer span, however many sentences the span crosses,
+and the list that follows when the span sits in a lead-in ending with a colon ("has three
+goals:"); the span is the short answer shown first, and a model sentence is shown only if it
+holds the span. Without one, the best-scoring sentence is the evidence (qa.evidence).
 
 The model's text reaches the user one checked sentence at a time: a sentence is shown only
 after it passed the support check against the passage it cites (content words, numbers and

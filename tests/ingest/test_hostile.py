@@ -21,13 +21,9 @@ from tests.ingest.test_loaders import make_pdf, write
 
 
 @pytest.fixture
-def corpus(tmp_path: Path) -> Path:
-    """tmp/corpus holding the two good documents of tests.fakes."""
-    directory = tmp_path / "corpus"
-    directory.mkdir()
-    for name, text in CORPUS.items():
-        (directory / name).write_text(text, encoding="utf-8")
-    return directory
+def corpus(corpus_dir: Path) -> Path:
+    """tmp/corpus holding the two good documents of tests.fakes (tests/conftest.py)."""
+    return corpus_dir
 
 
 def ingest(corpus: Path, capsys: pytest.CaptureFixture[str], *extra: str
