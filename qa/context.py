@@ -5,7 +5,7 @@ Representative ... is Xi"); shown the one or two sentences that hold the answer,
 rephrases them faithfully. So the pipeline picks those sentences and the prompt keeps each under
 the number of the passage it came from, which is what the answer cites.
 
-Pure functions only; the caller embeds the sentences.
+Pure functions only; qa.evidence scores the sentences and chooses among them.
 """
 
 from __future__ import annotations
@@ -13,15 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from ingest.chunker import split_sentences
 from ingest.document import Chunk
-from ingest.words import content_words
-
-# Weight of question-word overlap next to cosine similarity when ranking sentences: names and
-# dates in the question are strong evidence that a 384-dim embedding blurs.
-LEXICAL_WEIGHT = 0.3
 
 
 @dataclass(frozen=True)
@@ -39,21 +32,6 @@ def passage_sentences(passages: Sequence[Chunk]) -> list[Sentence]:
         for n, chunk in enumerate(passages, start=1)
         for s, e in split_sentences(chunk.text)
     ]
-
-
-def rank_sentences(question: str, question_vector: np.ndarray, sentences: Sequence[Sentence],
-                   sentence_vectors: np.ndarray) -> list[tuple[float, Sentence]]:
-    """(score, sentence) best first: cosine similarity plus a bonus for the question's words.
-
-    Example: a sentence sharing all the question's content words and with cosine 0.5 scores 0.8.
-    """
-    asked = content_words(question)
-    scored = []
-    for sentence, vector in zip(sentences, sentence_vectors, strict=True):
-        overlap = len(asked & content_words(sentence.text)) / len(asked) if asked else 0.0
-        scored.append((float(vector @ question_vector) + LEXICAL_WEIGHT * overlap, sentence))
-    scored.sort(key=lambda pair: -pair[0])
-    return scored
 
 
 def build_messages(question: str, sentences: Sequence[Sentence]) -> list[dict[str, str]]:
