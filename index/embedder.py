@@ -20,6 +20,13 @@ MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 class Embedder(Protocol):
+    """Turns texts into unit vectors; the index, retrieval and sentence scoring all use one.
+
+    `model_id` is recorded in the index manifest (an index built with another model is refused),
+    `dimension` is the vector width, and `max_tokens` the window the chunker keeps chunks under.
+    MiniLMEmbedder is the real one; tests use tests.fakes.FakeEmbedder.
+    """
+
     model_id: str
     dimension: int
     max_tokens: int

@@ -36,6 +36,13 @@ CONVERTED_NAME = "smollm2-135m-instruct-fp32"
 
 
 class Generator(Protocol):
+    """Writes the answer from a prompt of numbered evidence sentences (qa.context.build_messages).
+
+    Its output is never shown unchecked: qa.cite keeps only sentences supported by a passage.
+    SmolLM2Generator (SmolLM2-135M-Instruct, transformers) is the real one; `model_id` names it in
+    reports. Tests use tests.fakes.FakeGenerator.
+    """
+
     model_id: str
 
     def stream(self, messages: Sequence[dict[str, str]]) -> Iterator[str]:

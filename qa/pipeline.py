@@ -167,7 +167,16 @@ def short_answer(span: Span | None, chosen: Sequence[Scored]) -> str:
 class Pipeline:
     """Answers questions from one index: retrieve, read, refuse or generate, check, cite.
 
-    `reader` None falls back to sentence scoring (qa.evidence) to find the evidence.
+    For each question: hybrid retrieval (qa.retrieve) takes the top passages; the reader marks
+    the answer span in the best ones and its sentence(s) become the evidence; the calibrated
+    refusal (qa.abstain, fitted by eval.calibrate) decides from the evidence's signals whether
+    to answer at all; if it answers, the generator phrases the evidence and only sentences that
+    pass the support check (qa.cite) are shown, each cited to its passage, after the short
+    answer (the span). `stream` yields text as it is checked, then the Answer; `answer` returns
+    the Answer only.
+
+    `reader` None falls back to sentence scoring (qa.evidence) to find the evidence, with its
+    own calibration (Settings.calibration). The index and models are shared, never changed.
     """
 
     def __init__(self, index: Index, embedder: Embedder, generator: Generator,
