@@ -6,7 +6,9 @@ models then load in-process on the first question. `python app.py` instead start
 worker (qa.worker, a child process that builds the index of the corpus, $RAG_CORPUS_DIR else
 data/corpus, if none exists, and loads both models) before importing gradio, so the two load
 side by side on the two cores, and serves on http://127.0.0.1:7860 ($GRADIO_SERVER_PORT to
-change the port). If the worker cannot start, app.py prints why and exits 1.
+change the port) with the limits web_guard reads from the environment (upload size, queue,
+login, who may use Operators). If those settings are invalid or the worker cannot start, app.py
+prints why and exits 1.
 
 Each question is answered from the index generation CURRENT names when it arrives: a newly
 published generation is picked up without a restart, reusing the loaded models.
@@ -22,6 +24,12 @@ from ingest.cli import prepare_environment
 prepare_environment()
 
 if __name__ == "__main__":
+    import web_guard
+
+    try:  # a mistyped setting is one line and exit 1, before anything starts
+        _web = web_guard.settings_from_env()
+    except web_guard.WebSettingsError as _err:
+        raise SystemExit(f"app: {_err}") from None
     # Start the answering worker before anything heavy is imported here: it loads torch,
     # transformers and the models on one core while this process imports gradio on the other.
     from index import default_corpus_dir, default_index_root
@@ -81,6 +89,10 @@ _LINK = re.compile(r'<a href="#source-(\d+)" class="cite">\[\1\]</a>')
 def link_markers(text: str, markers: Collection[int]) -> str:
     """The chat message for a plain answer: HTML-escaped, each cited `[n]` a link to its source.
 
+    The answer quotes documents, and documents are data: every `<`, `>` and `&` in them is
+    escaped, so the only tags in the message are these links. The Chatbot renders no Markdown
+    (render_markdown=False), so URLs, `[text](url)` and `![img](url)` stay text.
+
     Example: link_markers("Tai met Wang [1].", {1})
              -> 'Tai met Wang <a href="#source-1" class="cite">[1]</a>.'
     """
@@ -129,7 +141,7 @@ def conversation(history: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
     for message in history:
         text = message_text(message.get("content"))
         if message.get("role") == "user":
-            question = text
+            question = html.unescape(text)  # shown escaped, like the answers
         elif message.get("role") == "assistant" and question is not None:
             pairs.append((question, plain_text(text)))
             question = None
@@ -163,7 +175,10 @@ def refusal_reason(answer: Answer) -> str:
 
 
 def sources_html(answer: Answer, document_text: Callable[[str], str]) -> str:
-    """Each cited passage (one per marker, id source-n) with its supporting sentences marked."""
+    """Each cited passage (one per marker, id source-n) with its supporting sentences marked.
+
+    Document names and text are escaped: the only tags are this function's own.
+    """
     parts = []
     query = answer.query.strip()
     if query and query != answer.question.strip():
@@ -245,7 +260,8 @@ def respond(message: str, history: list[dict[str, Any]]) -> Iterator[tuple[str, 
     shown: list[dict[str, Any]] = [
         {"role": m["role"], "content": unlinked(message_text(m.get("content")))}
         for m in history]
-    shown += [{"role": "user", "content": question}, {"role": "assistant", "content": "…"}]
+    shown += [{"role": "user", "content": html.escape(question, quote=False)},
+              {"role": "assistant", "content": "…"}]
     yield "", shown, "<p>Searching the documents…</p>"
     pipeline = get_pipeline()  # this question finishes on this generation, whatever happens
     if isinstance(pipeline, RemotePipeline) and pipeline.loading:
@@ -264,7 +280,13 @@ def respond(message: str, history: list[dict[str, Any]]) -> Iterator[tuple[str, 
 
 
 def ask(question: str) -> dict[str, Any]:
-    """API for scripts (gradio_client): the answer with its citations and timings."""
+    """API for scripts (gradio_client): the answer with its citations and timings.
+
+    Every string is plain text, never HTML or Markdown: `answer`, `supporting_text` and
+    `passage` quote the documents exactly, `<script>` and URLs included, so that the
+    citations' character spans index the document. A client that shows them on a page must
+    escape them, as the web chat does (link_markers, sources_html).
+    """
     pipeline = get_pipeline()
     try:
         answer = pipeline.answer(question)
@@ -293,7 +315,11 @@ with gr.Blocks(title="Ask the documents") as demo:
                         "documents are silent, it says so.")
             with gr.Row():
                 with gr.Column(scale=3):
-                    chatbot = gr.Chatbot(label="Chat", height=480, elem_id="chat")
+                    # Messages are our HTML (escaped text, citation anchors), never Markdown:
+                    # Markdown would turn a document's URLs, links and images into live ones.
+                    chatbot = gr.Chatbot(label="Chat", height=480, elem_id="chat",
+                                         render_markdown=False, latex_delimiters=[],
+                                         sanitize_html=True, allow_tags=False)
                     box = gr.Textbox(placeholder="Ask a question about the documents and "
                                      "press Enter", show_label=False, elem_id="question")
                     gr.Examples(EXAMPLES, inputs=box)
@@ -309,7 +335,11 @@ with gr.Blocks(title="Ask the documents") as demo:
 
 if __name__ == "__main__":
     pipelines = _remote
-    demo.queue().launch(server_name="127.0.0.1", prevent_thread_lock=True)
+    web_guard.serve(demo, _web, prevent_thread_lock=True)
+    if not web_guard.is_loopback(_web.server_name) and not _web.auth:
+        print(f"app: listening on {_web.server_name} without a login: anyone who reaches this "
+              "port can ask questions (set RAG_AUTH=user:password to require one)",
+              file=sys.stderr)
     try:
         print(f"answering from {_remote.worker.wait_ready()}", file=sys.stderr)
     except WorkerError as err:
