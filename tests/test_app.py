@@ -107,6 +107,43 @@ def test_plain_text_undoes_the_links_exactly(text: str, markers: set[int]) -> No
     assert app.plain_text(app.link_markers(text, markers)) == text
 
 
+@given(st.text(), st.sets(st.integers(min_value=1, max_value=12)))
+def test_the_only_tags_in_a_chat_message_are_citation_links(text: str, markers: set[int]) -> None:
+    message = app.link_markers(text, markers)
+    assert not {"<", ">"} & set(re.sub(r'<a href="#source-\d+" class="cite">\[\d+\]</a>', "",
+                                       message))
+
+
+def test_the_chat_renders_no_markdown_or_latex_from_documents() -> None:
+    # Markdown would make a quoted URL, [text](url) or ![img](url) live; tests/browser/
+    # test_injected_documents.py shows it in the browser.
+    assert app.chatbot.render_markdown is False
+    assert app.chatbot.latex_delimiters == []
+    assert app.chatbot.sanitize_html is True
+
+
+def test_the_question_is_shown_as_text_and_goes_back_to_the_pipeline_as_typed(
+        monkeypatch: pytest.MonkeyPatch, index_root: Path, embedder: FakeEmbedder) -> None:
+    use(monkeypatch, fake_live(index_root, embedder,
+                               FakeGenerator(["It was launched in April 2022 [1]."])))
+    question = "When was <b>it</b> launched & where?"
+    messages, _ = chat(question)
+    assert messages[-2]["content"] == "When was &lt;b&gt;it&lt;/b&gt; launched &amp; where?"
+    assert [q for q, _ in app.conversation(messages)] == [question]
+
+
+def test_sources_escape_document_markup() -> None:
+    text = 'Tai <img src=x onerror="alert(1)"> met [Wang](http://evil.example/x).'
+    chunk = Chunk(doc_id="<b>a.md", chunk_id="a.md#0", text=text, start=0, end=len(text),
+                  title="")
+    answer = Answer("Q?", f"{text} [1]", (Citation(1, chunk, 0, len(text)),), (), False,
+                    Timings(0, 0, 0), query="<i>Q</i>")
+    sources = app.sources_html(answer, lambda doc: text)
+    assert "<img" not in sources and "<b>a.md" not in sources and "<i>" not in sources
+    assert ("Tai &lt;img src=x onerror=&quot;alert(1)&quot;&gt; met [Wang](http://evil.example/x)."
+            in sources)
+
+
 def test_one_passage_per_marker_even_when_two_of_its_sentences_are_cited() -> None:
     chunk = Chunk(doc_id="security.txt", chunk_id="security.txt#0", text=SECURITY.strip(),
                   start=0, end=len(SECURITY.strip()), title="")
