@@ -44,6 +44,7 @@ from index.store import (
 )
 from ingest.document import Chunk, Document
 from ingest.loaders import IngestError, Limits, discover, load_document
+from ingest.names import shown
 from ingest.plan import (
     ADDED,
     CHANGED,
@@ -247,7 +248,7 @@ def apply_plan(plan: Plan, embedder: Embedder, *, bars: bool = False,
     for i, doc in enumerate(tqdm(to_chunk, desc="chunking", unit="doc",
                                  disable=not bars or not to_chunk)):
         if progress:
-            progress(0.2 + 0.1 * i / len(to_chunk), f"chunking {doc.doc_id}")
+            progress(0.2 + 0.1 * i / len(to_chunk), f"chunking {shown(doc.doc_id)}")
         chunked[doc.doc_id] = chunk_document(doc, embedder.count_tokens, plan.settings.max_tokens,
                                              plan.settings.overlap_tokens)
     new_chunks = [c for doc in to_chunk for c in chunked[doc.doc_id]]

@@ -3,11 +3,14 @@
 Every failure is an IngestError naming the file and, where possible, what to do about it,
 so the caller can report all bad files in one pass instead of stopping at the first.
 
-Size limits (`Limits`) are checked before a file is read, and again on the text a PDF
-expands to, so one oversized or hostile file costs a rejection, not the machine's memory.
+Size limits (`Limits`) are checked before a file is read, and again on the text a PDF or an
+HTML page expands to, so one oversized or hostile file costs a rejection, not the machine's
+memory. HTML is read without the indentation and padded table columns inscriptis would draw,
+which grew faster than the page (see ingest.html_layout).
 Hostile inputs are refused one by one, each with its reason: a name that is not UTF-8, a
-symlink leading out of the directory being indexed, a file with no visible text (only
-whitespace, control or zero-width characters), HTML nested too deep to be read whole. Names
+symlink leading out of the directory being indexed, a named pipe, socket or device (never
+opened in a way that could wait), a file with no visible text (only whitespace, control or
+zero-width characters), HTML nested too deep to be read whole. Names
 in messages are escaped (ingest.names.shown), and pypdf's warnings name their file
 (ingest.pdf_warnings).
 
@@ -28,6 +31,7 @@ import html
 import io
 import os
 import re
+import stat
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,13 +60,16 @@ _VISIBLE_CATEGORIES = ("L", "N", "P", "S")  # letters, numbers, punctuation, sym
 MAX_HTML_DEPTH = 512
 _TOO_DEEP = "boolean(/" + "/".join(["*"] * (MAX_HTML_DEPTH + 1)) + ")"  # linear in the page
 DEFAULT_MAX_FILE_MB = 50.0
+NOT_REGULAR = ("not a regular file (a named pipe, socket or device); only regular files can be "
+               "indexed")
 DEFAULT_MAX_PDF_PAGES = 2000
 
 
 @dataclass(frozen=True)
 class Limits:
-    """How large one input may be. Text extracted from a PDF may not exceed the file limit
-    either (counted in characters), which catches compressed streams that expand a thousandfold.
+    """How large one input may be. Text extracted from a PDF or an HTML page may not exceed the
+    file limit either (counted in characters), which catches compressed streams that expand a
+    thousandfold.
 
     Example: Limits.from_mb(0.5).max_file_bytes -> 524288
     """
@@ -183,18 +190,18 @@ def _html_tree(source: str, path: str) -> HtmlElement | None:
 
 def _html_text(source: str, path: str) -> tuple[str, str]:
     """(plain text, <title> text or "") of an HTML page; scripts and styles are dropped."""
-    from inscriptis import Inscriptis  # lxml: loaded only when a page needs it
+    from ingest.html_layout import page_text  # lxml, inscriptis: only when a page needs them
 
     try:
         tree = _html_tree(source, path)
-        text = Inscriptis(tree).get_text() if tree is not None else ""
+        text = page_text(tree) if tree is not None else ""
     except IngestError:
         raise
     except Exception as err:  # lxml raises several types on hopeless markup
         raise IngestError(path, f"HTML could not be parsed ({type(err).__name__}: {err})") from err
     match = _HTML_TITLE.search(source)
     title = " ".join(html.unescape(match.group(1)).split()) if match else ""
-    # inscriptis pads lines with spaces to lay out tables; the padding is noise for search.
+    # Table cells end with a space (ingest.html_layout); at the end of a line it is noise.
     return "\n".join(line.rstrip() for line in text.splitlines()), title
 
 
@@ -266,15 +273,21 @@ def read_file(path: Path, limits: Limits) -> bytes:
     if suffix not in SUPPORTED_SUFFIXES:
         raise IngestError(name, _unsupported(suffix))
     try:
-        # Open first, then check the size of what was opened: the file may change in between.
-        with open(path, "rb") as handle:
-            check_size(name, os.fstat(handle.fileno()).st_size, limits)
+        # Open first, then check what was opened: the file may change in between. Without
+        # O_NONBLOCK, opening a named pipe waits for a writer forever.
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+            status = os.fstat(handle.fileno())
+            if stat.S_ISDIR(status.st_mode):
+                raise IsADirectoryError
+            if not stat.S_ISREG(status.st_mode):
+                raise IngestError(name, NOT_REGULAR)
+            check_size(name, status.st_size, limits)
             data = handle.read(limits.max_file_bytes + 1)
     except FileNotFoundError:
         raise IngestError(name, "no such file or directory") from None
     except IsADirectoryError:
         raise IngestError(name, "is a directory, not a file") from None
-    except OSError as err:
+    except OSError as err:  # ENXIO: a socket
         raise IngestError(name, f"could not be read ({err.strerror or err})") from None
     check_size(name, len(data), limits)  # it may have grown or shrunk since the stat
     return data
@@ -310,6 +323,9 @@ def parse_document(data: bytes, path: Path, doc_id: str, limits: Limits | None =
                      "invisible characters")
     elif suffix in _HTML_SUFFIXES:
         text, title = _html_text(_decode_utf8(data, name), name)
+        if len(text) > limits.max_file_bytes:  # e.g. thousands of empty <li>, each a number
+            raise IngestError(name, f"HTML expands to more than {limits.describe()} of text; "
+                                    "split it or raise --max-file-mb")
         empty = invisible = "no text could be extracted (the page has no visible text)"
     else:
         text, title = _pdf_text(data, name, limits)
@@ -348,8 +364,9 @@ def link_problem(path: Path, top: Path) -> str:
 def _walk(root: Path, errors: list[IngestError]) -> list[Path]:
     """Regular files under root, sorted by relative path, skipping hidden files and dirs.
 
-    Symlinked files whose target is outside root, or missing, are reported in `errors`, not
-    returned; symlinked directories are not descended into (os.walk's default).
+    Symlinked files whose target is outside root, or missing, and entries that are not regular
+    files (named pipes, sockets, devices) are reported in `errors`, not returned; symlinked
+    directories are not descended into (os.walk's default).
     """
     found: list[Path] = []
     top = root.resolve()
@@ -362,10 +379,11 @@ def _walk(root: Path, errors: list[IngestError]) -> list[Path]:
         for path in (Path(folder, f) for f in files if not f.startswith(".")):
             if path.is_symlink() and (problem := link_problem(path, top)):
                 errors.append(IngestError(str(path), problem))
+            elif not path.is_file():  # pipes, sockets, devices are not documents
+                errors.append(IngestError(str(path), NOT_REGULAR))
             else:
                 found.append(path)
-    # Sockets and pipes are not documents, and reading a pipe would block forever.
-    return sorted((p for p in found if p.is_file()), key=lambda p: p.relative_to(root).parts)
+    return sorted(found, key=lambda p: p.relative_to(root).parts)
 
 
 def discover(paths: Sequence[Path]) -> tuple[list[tuple[Path, str]], list[IngestError]]:

@@ -1,12 +1,13 @@
-"""Hostile inputs: odd file names, links out of the corpus, invisible text, deep HTML and
-damaged PDFs. Each is rejected (or read whole) with one line naming the file, never a
-traceback, and the good files beside it are still indexed.
+"""Hostile inputs: odd file names, links out of the corpus, invisible text, deep HTML,
+damaged PDFs, pipes and sockets. Each is rejected (or read whole) with one line naming the
+file, never a traceback, and the good files beside it are still indexed.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 from pathlib import Path
 
@@ -262,7 +263,8 @@ def test_progress_messages_escape_names(corpus: Path) -> None:
     run_ingest([corpus], corpus.parent / "index", FakeEmbedder(),
                progress=lambda _, message: messages.append(message))
     assert "reading new\\nline.txt" in messages
-    assert all(m.isprintable() for m in messages if m.startswith("reading"))
+    assert "chunking new\\nline.txt" in messages
+    assert all(m.isprintable() for m in messages)
 
 
 # --- 5. HTML nested deeper than the parser's limit ---------------------------------------------
@@ -373,3 +375,49 @@ def test_pdf_warnings_of_another_thread_are_not_renamed(caplog: pytest.LogCaptur
         other.join()
     assert [(r.name, r.getMessage()) for r in caplog.records] == [
         ("pypdf._reader", "from elsewhere")]
+
+
+# --- 7. named pipes, sockets and devices (found by the file fuzzer, test_fuzz.py) --------------
+
+NOT_REGULAR = ("not a regular file (a named pipe, socket or device); only regular files can be "
+               "indexed")
+
+
+def test_pipe_and_socket_in_the_corpus_are_rejected_by_name(
+        corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # They were skipped without a word.
+    os.mkfifo(corpus / "pipe.txt")
+    server = socket.socket(socket.AF_UNIX)
+    try:
+        server.bind(str(corpus / "sock.md"))
+        code, _, err = ingest(corpus, capsys)
+    finally:
+        server.close()
+    assert code == 3
+    assert sorted(err.splitlines()) == [f"rejected: {corpus / name}: {NOT_REGULAR}"
+                                        for name in ("pipe.txt", "sock.md")]
+    assert indexed(corpus) == ["security.txt", "trade.txt"]
+
+
+def test_pipe_named_on_the_command_line_is_rejected_without_waiting(
+        tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Opening it waited for a writer forever: the whole ingest hung.
+    from ingest.__main__ import main
+
+    os.mkfifo(tmp_path / "pipe.txt")
+    codes: list[int] = []
+    args = [str(tmp_path / "pipe.txt"), str(corpus), "--index", str(tmp_path / "index"), "--quiet"]
+    worker = threading.Thread(target=lambda: codes.append(main(args, FakeEmbedder(max_tokens=254))),
+                              daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "ingest is waiting on the pipe"
+    assert codes == [3]
+    assert capsys.readouterr().err == f"rejected: {tmp_path / 'pipe.txt'}: {NOT_REGULAR}\n"
+
+
+def test_a_device_named_on_the_command_line_is_not_read(tmp_path: Path) -> None:
+    (tmp_path / "zero.txt").symlink_to("/dev/zero")
+    with pytest.raises(IngestError) as info:
+        load_document(tmp_path / "zero.txt", "zero.txt")
+    assert info.value.reason == NOT_REGULAR
