@@ -7,6 +7,8 @@
     bench.coldstart  `python app.py` to the first answer, and where the time goes
     bench.peers      our index store vs LangChain's and LlamaIndex's FAISS stores
     bench.chunking   seconds per MB of chunking hostile text at 1, 10 and 40 MB (linearity)
+    bench.fuzz       1,000 seeded hostile and good files ingested in one batch: every outcome
+                     checked, files/s, slowest file and largest peak memory (bench.fuzzfiles)
 
 Every command reports medians over repeated runs, a ratio against a baseline measured in the
 same run (this machine is shared and noisy), peak memory, and writes JSON under var/bench/.
