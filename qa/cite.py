@@ -26,6 +26,7 @@ from ingest.document import Chunk
 from ingest.words import content_words, words
 
 MARKER = re.compile(r"\s*\[(\d+)\]")
+_BRACKETED = re.compile(r"\[(\d+)\]")
 _TOKEN = re.compile(r"[^\W_]+")
 _NEGATION = re.compile(r"\b(?:not|no|never|none|nobody|nothing|neither|nor|without|cannot)\b"
                        r"|n[\'’]t\b", re.IGNORECASE)
@@ -98,6 +99,16 @@ def contradicts(sentence: str, passage: str) -> bool:
         return True
     mine, theirs = set(words(sentence)), set(words(closest))
     return any(_ANTONYMS.get(w, set()) & (theirs - mine) for w in mine - theirs)
+
+
+def inert_markers(quoted: str) -> str:
+    """Document text shown verbatim, with its own bracketed numbers (footnotes such as
+    Wikipedia's "[3]", or a planted "[1]") in fullwidth brackets, so that no `[n]` in an answer
+    comes from a document: every one is the pipeline's citation.
+
+    Example: inert_markers("Rope was made [3].") -> "Rope was made ［3］."
+    """
+    return _BRACKETED.sub(r"［\1］", quoted)
 
 
 def parse_markers(sentence: str, n_passages: int) -> tuple[str, tuple[int, ...]]:

@@ -37,7 +37,7 @@ from ingest.document import Chunk
 from ingest.words import words
 from qa.abstain import Calibration, load_calibration
 from qa.answer import Answer, Citation, Timings
-from qa.cite import CitedSentence, cite_answer, render, supporting_span
+from qa.cite import CitedSentence, cite_answer, inert_markers, render, supporting_span
 from qa.config import REFUSAL, Settings
 from qa.context import Sentence, build_messages, passage_sentences
 from qa.evidence import (
@@ -158,7 +158,7 @@ def short_answer(span: Span | None, chosen: Sequence[Scored]) -> str:
     """
     if span is None or not chosen:
         return ""
-    text = " ".join(span.text.split())
+    text = inert_markers(" ".join(span.text.split()))
     if words(text) == words(chosen[0].sentence.text):
         return ""
     return f"{text} [{chosen[0].sentence.passage}]\n\n"
@@ -318,15 +318,16 @@ class Pipeline:
             check(buffer)
         quoted = not shown
         if quoted:
-            shown = [CitedSentence(f"“{c.sentence.text.strip()}”", (c.sentence.passage,))
-                     for c in chosen]
+            shown = [CitedSentence(f"“{inert_markers(c.sentence.text.strip())}”",
+                                   (c.sentence.passage,)) for c in chosen]
         text = short + render(shown)
         if text != last_yielded:
             yield text
         yield Answer(question, text, make_citations(shown, retrieved), retrieved, False,
                      Timings(retrieval_s, ttft, time.perf_counter() - started), quoted,
                      query=query, confidence=confidence, rejected=tuple(rejected),
-                     short=" ".join(span.text.split()) if span and not found.lead_in else "")
+                     short=inert_markers(" ".join(span.text.split())) if span and not found.lead_in
+                     else "")
 
     def _faithful(self, sentence: CitedSentence, query: str, evidence: str,
                   chosen: Sequence[Scored]) -> bool:

@@ -15,6 +15,7 @@ from qa.cite import (
     cite_answer,
     cite_sentence,
     contradicts,
+    inert_markers,
     parse_markers,
     render,
     support,
@@ -188,3 +189,9 @@ def test_contradicts_keeps_faithful_paraphrases() -> None:
     assert not contradicts("They don't dictate terms.", "They do not dictate terms.")
     assert cite_sentence("Chinese officials never dictate terms abroad.", [NEVER], 0.5) == (
         CitedSentence("Chinese officials never dictate terms abroad.", (1,)))
+
+
+def test_inert_markers_turns_a_documents_bracketed_numbers_into_fullwidth_ones() -> None:
+    assert inert_markers("Rope was made [3].") == "Rope was made ［3］."
+    assert inert_markers("See [12][x] and [a].") == "See ［12］[x] and [a]."
+    assert parse_markers(inert_markers("Made [1] here."), 3) == ("Made ［1］ here.", ())

@@ -328,3 +328,23 @@ def test_a_follow_up_is_rewritten_with_the_history_before_retrieval(
     assert "Question: What did Wang Wentao discuss?" in generator.prompts[0][0]["content"]
     alone, _ = ask(index, embedder, [], "And what did he discuss?")
     assert alone.abstained
+
+
+def test_a_footnote_in_a_quoted_sentence_is_not_a_citation(
+        corpus_dir: Path, embedder: FakeEmbedder, tmp_path: Path) -> None:
+    # A Wikipedia-style "[2]" (or a planted one) in the quoted evidence must not read as the
+    # pipeline's marker [2], which the web chat turns into a link to passage 2.
+    from index.build import build_index
+    from index.store import open_index
+
+    security = corpus_dir / "security.txt"
+    security.write_text(security.read_text().replace("April 2022.", "April 2022 [2]."))
+    build_index([corpus_dir], tmp_path / "footnoted", embedder)
+    index = open_index(tmp_path / "footnoted", embedder.model_id, embedder.dimension)
+    try:
+        answer, _ = ask(index, embedder, ["The representative was John Smith in 1999."])
+    finally:
+        index.close()
+    assert answer.quoted
+    assert answer.text == "“The Global Security Initiative was launched in April 2022 ［2］.” [1]"
+    assert re.findall(r"\[(\d+)\]", answer.text) == ["1"]
