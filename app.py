@@ -58,7 +58,8 @@ from typing import Any  # noqa: E402
 import gradio as gr  # noqa: E402
 
 import operators_ui  # noqa: E402
-from index import default_index_root  # noqa: E402
+import web_guard  # noqa: E402
+from index import PROJECT_ROOT, default_index_root  # noqa: E402
 from index.embedder import Embedder, MiniLMEmbedder  # noqa: E402
 from index.manifest import IndexLoadError  # noqa: E402
 from qa.answer import Answer, Citation  # noqa: E402
@@ -231,12 +232,22 @@ def local_embedder() -> Embedder:
         return _local_embedder
 
 
+def public_error(err: Exception) -> str:
+    """An error as the chat shows it: paths relative to the project or cut to their name
+    (web_guard.shown_paths), so a client never learns where files live.
+
+    Example: public_error(IndexLoadError("/srv/app/var/index/CURRENT is damaged"))
+             -> "var/index/CURRENT is damaged" when the project is /srv/app
+    """
+    return web_guard.shown_paths(str(err), [PROJECT_ROOT, default_index_root()])
+
+
 def get_pipeline() -> Pipeline | RemotePipeline:
     """The pipeline for the live index (loading models and building the index on first use)."""
     try:
         return pipelines.get()
     except (IndexLoadError, WorkerError) as err:
-        raise gr.Error(str(err)) from err
+        raise gr.Error(public_error(err)) from err
 
 
 # ---- handlers ---------------------------------------------------------------------------------
@@ -276,7 +287,7 @@ def respond(message: str, history: list[dict[str, Any]]) -> Iterator[tuple[str, 
                              "content": html.escape(event, quote=False) + " …"}
                 yield "", shown, "<p>Writing the answer…</p>"
     except WorkerError as err:
-        raise gr.Error(str(err)) from err
+        raise gr.Error(public_error(err)) from err
 
 
 def ask(question: str) -> dict[str, Any]:
@@ -291,7 +302,7 @@ def ask(question: str) -> dict[str, Any]:
     try:
         answer = pipeline.answer(question)
     except WorkerError as err:
-        raise gr.Error(str(err)) from err
+        raise gr.Error(public_error(err)) from err
     text_of = pipeline.index.document_text
     return {
         "answer": answer.text,

@@ -377,3 +377,24 @@ def test_app_exits_with_the_reason_when_its_worker_cannot_load(tmp_path: Path) -
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 1
     assert "app: cannot answer questions: no supported files were found" in done.stderr
+
+
+def test_an_unreadable_index_is_reported_without_absolute_paths(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import gradio as gr
+
+    from index import PROJECT_ROOT
+    from index.manifest import IndexLoadError
+
+    def unreadable() -> Pipeline:
+        raise IndexLoadError(f"{PROJECT_ROOT}/var/index/gen-1/manifest.json is damaged; "
+                             "rebuild it with python -m ingest --rebuild /srv/secret/corpus")
+
+    use(monkeypatch, app.LivePipeline(unreadable))
+    with pytest.raises(gr.Error) as raised:
+        app.ask("Who met Wang?")
+    assert raised.value.message == ("var/index/gen-1/manifest.json is damaged; rebuild it with "
+                                    "python -m ingest --rebuild corpus")
+    with pytest.raises(gr.Error) as raised:
+        list(app.respond("Who met Wang?", []))
+    assert str(PROJECT_ROOT) not in raised.value.message
