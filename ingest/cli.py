@@ -1,4 +1,5 @@
-"""What every entry point shares: offline environment and argument errors as one clear line.
+"""What every entry point shares: offline environment, a readable settings file, and argument
+errors as one clear line.
 
 Call `prepare_environment()` before importing numpy, faiss, torch or transformers: the
 variables it sets are read once, when those libraries load.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 
@@ -20,6 +22,24 @@ def prepare_environment() -> None:
     os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    check_settings_file()
+
+
+def check_settings_file() -> None:
+    """Exit with one line when the settings file in use (index.settings_file) cannot be read
+    or names an unknown table or path key: every entry point calls this before it reads a
+    default path, so a broken file never ends in a traceback. [answering] values are checked
+    where the answering settings are built (qa.config.load_settings)."""
+    from index import PROJECT_ROOT
+    from index.settings_file import SettingsError, find_settings_file
+
+    try:
+        find_settings_file(PROJECT_ROOT)
+    except SettingsError as err:
+        script = Path(sys.argv[0])
+        prog = f"python -m {script.parent.name}" if script.name == "__main__.py" else (
+            script.name or "python")
+        fail(prog, str(err), code=2)
 
 
 class Parser(argparse.ArgumentParser):

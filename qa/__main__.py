@@ -21,6 +21,8 @@ examples:
   python -m qa "Who is the US Trade Representative who met her Chinese counterpart on 18 November?"
   python -m qa "When was the Central National Security Commission established?" --json
   python -m qa "What did Xi tell Scholz?" --index /srv/rag-index
+  RAG_TOP_K=3 python -m qa "What did Xi tell Scholz?" --settings my-settings.toml
+      answering settings from a file, one overridden by the environment (README, Configuration)
 
 The first run builds the index of data/corpus if there is none, and converts the model once
 into var/models (about 30 s); later runs start in a few seconds.
@@ -28,27 +30,41 @@ into var/models (about 30 s); later runs start in a few seconds.
 
 
 def main(argv: list[str] | None = None) -> int:
-    from index import DEFAULT_CORPUS, default_index_root
-    from qa.config import default_model_cache
-
     parser = Parser(prog="python -m qa", description="Answer a question from the documents, "
                     "with cited sources.", epilog=EXAMPLES)
     parser.add_argument("question", help="the question, in quotes")
-    parser.add_argument("--index", type=Path, default=default_index_root(), metavar="DIR",
-                        help="index directory (default: %(default)s, or $RAG_INDEX_DIR)")
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, metavar="DIR",
-                        help="documents to index when no index exists (default: %(default)s)")
+    parser.add_argument("--index", type=Path, default=None, metavar="DIR",
+                        help="index directory (default: $RAG_INDEX_DIR, else [paths] index_dir "
+                        "of the settings file, else var/index)")
+    parser.add_argument("--corpus", type=Path, default=None, metavar="DIR",
+                        help="documents to index when no index exists (default: "
+                        "$RAG_CORPUS_DIR, else [paths] corpus_dir, else data/corpus)")
+    parser.add_argument("--settings", type=Path, default=None, metavar="FILE",
+                        help="settings file (default: $RAG_SETTINGS, else settings.toml in the "
+                        "project if there is one); RAG_<FIELD> variables override it")
     parser.add_argument("--json", action="store_true", help="print the answer as JSON")
     args = parser.parse_args(argv)
     if not args.question.strip():
         parser.error("the question is empty")
+
+    from index import default_corpus_dir, default_index_root
+    from index.settings_file import SettingsError
+    from qa.config import default_model_cache, load_settings
+
+    try:
+        settings = load_settings(named=args.settings)
+        index_root = args.index or default_index_root(args.settings)
+        corpus = args.corpus or default_corpus_dir(args.settings)
+        model_cache = default_model_cache(args.settings)
+    except SettingsError as err:
+        fail(parser.prog, str(err), 2)
 
     from index.manifest import IndexLoadError
     from qa.answer import Answer
     from qa.service import load_pipeline
 
     try:
-        pipeline = load_pipeline(args.index, args.corpus, default_model_cache())
+        pipeline = load_pipeline(index_root, corpus, model_cache, settings)
     except (IndexLoadError, RuntimeError) as err:
         fail(parser.prog, str(err))
     answer = None

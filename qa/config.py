@@ -1,25 +1,45 @@
 """Answering settings in one place, with the reasons for their defaults.
 
-Does not read files: callers pass overrides; later issues calibrate the thresholds on the
-benchmark (eval/) and record the command that derived them here.
+`Settings()` is the code defaults: tests, the eval and the benchmarks build it as written.
+`load_settings()` is what the app and `python -m qa` answer with: the defaults, overridden by
+the [answering] table of the settings file (index.settings_file), overridden in turn by
+RAG_<FIELD> environment variables (RAG_TOP_K=3, RAG_READER=off). Every value is converted by its
+field's type and checked here; a mistake is a SettingsError naming its file and key, or its
+variable. Does not find or parse the file itself.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_type_hints
 
 from index import PROJECT_ROOT
-from qa.abstain import DEFAULT_CALIBRATION
+from index.settings_file import (
+    SettingsError,
+    SettingsFile,
+    find_settings_file,
+    path_setting,
+    unknown_key,
+)
+from qa.abstain import DEFAULT_CALIBRATION, NO_READER_CALIBRATION
 from reader.model import READER_DIR
 
 REFUSAL = "I can't find this in the documents."
+# What turns an optional path (calibration, reader) off, in the file or a variable.
+OFF = ("off", "none")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
-def default_model_cache() -> Path:
-    """Where the converted generator lives: $RAG_MODEL_CACHE, else var/models in the project."""
-    return Path(os.environ.get("RAG_MODEL_CACHE") or PROJECT_ROOT / "var" / "models")
+def default_model_cache(settings: Path | None = None) -> Path:
+    """Where the converted generator lives: $RAG_MODEL_CACHE, else [paths] model_cache of the
+    settings file (`settings`, else the one index.settings_file finds), else var/models."""
+    return path_setting("model_cache", PROJECT_ROOT / "var" / "models", PROJECT_ROOT,
+                        named=settings)
 
 
 @dataclass(frozen=True)
@@ -67,11 +87,118 @@ class Settings:
     fp16_decode: bool = True
 
     def __post_init__(self) -> None:
-        if self.top_k < 1 or self.candidates < self.top_k:
-            raise ValueError("need 1 <= top_k <= candidates")
-        if not 1 <= self.context_passages <= self.top_k:
-            raise ValueError("context_passages must be between 1 and top_k")
-        if self.sentence_cache < 0:
-            raise ValueError("sentence_cache must be 0 (off) or more")
-        if self.dense_weight <= 0:
-            raise ValueError("dense_weight must be positive")
+        def check(ok: bool, message: str, *keys: str) -> None:
+            if not ok:
+                raise SettingsError(message, keys)
+
+        check(self.top_k >= 1, f"top_k must be at least 1, got {self.top_k}", "top_k")
+        check(self.candidates >= self.top_k, f"candidates ({self.candidates}) must be at least "
+              f"top_k ({self.top_k})", "candidates", "top_k")
+        check(1 <= self.context_passages <= self.top_k, "context_passages must be between 1 and "
+              f"top_k ({self.top_k}), got {self.context_passages}", "context_passages", "top_k")
+        check(self.sentence_cache >= 0,
+              f"sentence_cache must be 0 (off) or more, got {self.sentence_cache}",
+              "sentence_cache")
+        check(self.dense_weight > 0, f"dense_weight must be positive, got {self.dense_weight}",
+              "dense_weight")
+        check(self.rrf_k >= 0, f"rrf_k must be 0 or more, got {self.rrf_k}", "rrf_k")
+        check(self.coverage_weight >= 0,
+              f"coverage_weight must be 0 or more, got {self.coverage_weight}", "coverage_weight")
+        check(self.max_new_tokens >= 1,
+              f"max_new_tokens must be at least 1, got {self.max_new_tokens}", "max_new_tokens")
+        for key in ("second_sentence_gain", "min_support", "min_new_share"):
+            value = getattr(self, key)
+            check(0 <= value <= 1, f"{key} is a share: between 0 and 1, got {value}", key)
+        for key in ("min_relevance", "min_answer_similarity"):
+            value = getattr(self, key)
+            check(-1 <= value <= 1, f"{key} is a cosine: between -1 and 1, got {value}", key)
+
+
+def load_settings(env: Mapping[str, str] | None = None, named: Path | None = None) -> Settings:
+    """The Settings to answer with: code defaults < settings file [answering] < RAG_<FIELD>.
+
+    `named` is a settings file given on a command line; without it the file is $RAG_SETTINGS,
+    else settings.toml in the project if there is one. `env` defaults to os.environ.
+    """
+    env = os.environ if env is None else env
+    return settings_from(find_settings_file(PROJECT_ROOT, env, named), env)
+
+
+def settings_from(file: SettingsFile | None, env: Mapping[str, str]) -> Settings:
+    """Settings from a read settings file and environment variables, each value converted by its
+    field's type; an error names the file and key, or the variable, of every value involved.
+
+    Example: settings_from(None, {"RAG_MIN_RELEVANCE": "0.4"}) == Settings(min_relevance=0.4)
+    """
+    types = get_type_hints(Settings)
+    values: dict[str, object] = {}
+    sources: dict[str, str] = {}
+    if file is not None:
+        for key, raw in file.answering.items():
+            where = file.where("answering", key)
+            if key not in types:
+                raise unknown_key(where, key, list(types))
+            values[key] = _converted(raw, types[key], where, file.path.parent)
+            sources[key] = where
+    for key, kind in types.items():
+        name = env_var(key)
+        if text := env.get(name, "").strip():
+            where = f"environment variable {name}"
+            values[key] = _converted(text, kind, where, None)
+            sources[key] = where
+    if "context_passages" not in values and isinstance(top_k := values.get("top_k"), int):
+        # Lowering top_k alone must not trip over the default's 5 passages.
+        values["context_passages"] = min(Settings.context_passages, top_k)
+    if "calibration" not in values and "reader" in values and values["reader"] is None:
+        values["calibration"] = NO_READER_CALIBRATION  # fitted without the reader
+    try:
+        return Settings(**values)  # type: ignore[arg-type]
+    except SettingsError as err:
+        named = [sources[k] for k in err.keys if k in sources]
+        raise SettingsError(f"{'; '.join(named)}: {err}" if named else str(err), err.keys
+                            ) from None
+
+
+def env_var(key: str) -> str:
+    """The environment variable of a Settings field. Example: env_var("top_k") -> "RAG_TOP_K"."""
+    return f"RAG_{key.upper()}"
+
+
+def _converted(raw: object, kind: object, where: str, base: Path | None) -> object:
+    """`raw` as a value of type `kind`: a TOML value (`base`: the file's directory, for relative
+    paths), or an environment variable's text (`base` None; relative paths: from the current
+    directory). Example: _converted("0.4", float, "RAG_MIN_RELEVANCE", None) -> 0.4"""
+    text = raw.strip() if base is None and isinstance(raw, str) else None
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        if text is not None and text.lower() in _TRUE + _FALSE:
+            return text.lower() in _TRUE
+        expected = "true or false"
+    elif kind is int:
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+        if text is not None and re.fullmatch(r"[+-]?\d+", text):
+            return int(text)
+        expected = "a whole number"
+    elif kind is float:
+        number = raw if isinstance(raw, int | float) and not isinstance(raw, bool) else None
+        if text is not None and re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text):
+            number = float(text)
+        if number is not None and math.isfinite(number):
+            return float(number)
+        expected = "a number"
+    elif kind == Path | None:
+        if isinstance(raw, str) and raw.strip().lower() in OFF:
+            return None
+        if isinstance(raw, str) and raw.strip():
+            path = Path(raw.strip()).expanduser()
+            path = base / path if base is not None else path
+            if not path.exists():
+                raise SettingsError(f'{where}: {path} does not exist; name an existing path, '
+                                    'or "off"')
+            return path
+        expected = 'a path in quotes, or "off"' if base is not None else 'a path, or "off"'
+    else:
+        raise TypeError(f"Settings field type {kind!r} has no conversion")  # a new field's type
+    raise SettingsError(f"{where}: expected {expected}, got {raw!r}")

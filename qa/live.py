@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from index.embedder import Embedder
 from index.manifest import IndexLoadError
 from index.store import current_generation, open_index
+from qa.config import Settings, load_settings
 from qa.pipeline import Pipeline
 
 if TYPE_CHECKING:
@@ -89,10 +90,13 @@ class LivePipeline:
             return self._pipeline
 
 
-def load_default(index_root: Path, corpus: Path, model_cache: Path) -> Pipeline:
-    """The app's pipeline: index built from `corpus` if missing, both real models loaded."""
+def load_default(index_root: Path, corpus: Path, model_cache: Path,
+                 settings: Settings | None = None) -> Pipeline:
+    """The app's pipeline: index built from `corpus` if missing, both real models loaded,
+    answering with `settings`, else those of the settings file and environment (load_settings).
+    """
     from qa.service import load_pipeline
 
-    loaded = load_pipeline(index_root, corpus, model_cache)
+    loaded = load_pipeline(index_root, corpus, model_cache, settings or load_settings())
     return Pipeline(loaded.index, SerializedEmbedder(loaded.embedder), loaded.generator,
                     loaded.settings, loaded.reader)

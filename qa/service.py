@@ -51,7 +51,11 @@ def load_reader(settings: Settings) -> Reader | None:
 
 def load_pipeline(index_root: Path, corpus: Path, model_cache: Path,
                   settings: Settings | None = None, progress: bool = True) -> Pipeline:
-    """Open (building first if needed) the index, load both models, return the pipeline."""
+    """Open (building first if needed) the index, load both models, return the pipeline.
+
+    Without `settings` it answers with the code defaults, Settings(): the entry points pass
+    qa.config.load_settings() (the settings file and environment), the benchmarks do not.
+    """
     settings = settings or Settings()
     embedder = MiniLMEmbedder(backend="transformers")  # no sentence-transformers import
     ensure_index(index_root, corpus, embedder, progress)

@@ -15,6 +15,9 @@ Requests are answered one at a time, in order, each on the generation live when 
 The worker exits when its stdin closes (app.py has gone). Anything else printed (progress bars,
 library warnings) goes to stderr, never into the protocol.
 
+It answers with the settings file and RAG_<FIELD> variables it inherits from app.py
+(qa.config.load_settings); a bad setting is its fatal message.
+
 Usage: python -m qa.worker --index var/index --corpus data/corpus --models var/models
 """
 

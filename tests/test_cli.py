@@ -260,3 +260,16 @@ def test_each_bad_file_says_what_is_wrong(tmp_path: Path, name: str, reason: str
     action, = plan.files
     assert action.action == "rejected" and action.path == str(corpus / name)
     assert action.reason.startswith(reason)
+
+
+@pytest.mark.parametrize("command", [["-m", "ingest", "docs"], ["-m", "eval", "--help"],
+                                     ["-m", "qa", "Who?"], ["app.py"]])
+def test_a_broken_settings_file_is_one_line_naming_it_at_every_entry_point(
+        tmp_path: Path, command: list[str]) -> None:
+    broken = tmp_path / "settings.toml"
+    broken.write_text("[paths\nindex_dir = 1\n")
+    env = {**os.environ, "RAG_SETTINGS": str(broken)}
+    result = subprocess.run([sys.executable, *command], cwd=PROJECT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    line = one_line_error(result, 2)
+    assert f"settings file {broken}: not valid TOML" in line
