@@ -5,10 +5,11 @@ and an Operators tab (upload, ingest and remove documents; see operators_ui).
 models then load in-process on the first question. `python app.py` instead starts the answering
 worker (qa.worker, a child process that builds the index of the corpus, $RAG_CORPUS_DIR else
 data/corpus, if none exists, and loads both models) before importing gradio, so the two load
-side by side on the two cores, and serves on http://127.0.0.1:7860 ($GRADIO_SERVER_PORT to
-change the port) with the limits web_guard reads from the environment (upload size, queue,
-login, who may use Operators). If those settings are invalid or the worker cannot start, app.py
-prints why and exits 1.
+side by side on the two cores, and serves on http://127.0.0.1:7860 (--host/--port, else
+$GRADIO_SERVER_NAME/$GRADIO_SERVER_PORT, to change it) with the limits web_guard reads from the
+environment (upload size, queue, login, who may use Operators), and the OpenAI-compatible API
+(openai_api) under /v1 on the same server. If those settings are invalid or the worker cannot
+start, app.py prints why and exits 1.
 
 Each question is answered from the index generation CURRENT names when it arrives: a newly
 published generation is picked up without a restart, reusing the loaded models.
@@ -24,12 +25,32 @@ from ingest.cli import prepare_environment
 prepare_environment()
 
 if __name__ == "__main__":
+    import argparse
+    import dataclasses
+
     import web_guard
 
+    _parser = argparse.ArgumentParser(
+        prog="python app.py", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Serve the chat, the Operators tab and the OpenAI-compatible API (/v1).",
+        epilog="examples:\n  python app.py\n  python app.py --port 8000\n"
+               "  RAG_AUTH=ann:s3cret python app.py --host 0.0.0.0   # other machines, login")
+    _parser.add_argument("--host", help="address to listen on (default $GRADIO_SERVER_NAME, "
+                         "else 127.0.0.1; 0.0.0.0 for every interface)")
+    _parser.add_argument("--port", type=int, help="port to listen on (default "
+                         "$GRADIO_SERVER_PORT, else 7860)")
+    _args = _parser.parse_args()
+    if _args.port is not None and not 1 <= _args.port <= 65535:
+        _parser.error(f"--port {_args.port} is not a port number; use 1-65535, e.g. --port 7860")
+    if _args.host is not None and not _args.host.strip():
+        _parser.error("--host is empty; give an address such as 127.0.0.1 or 0.0.0.0")
     try:  # a mistyped setting is one line and exit 1, before anything starts
         _web = web_guard.settings_from_env()
     except web_guard.WebSettingsError as _err:
         raise SystemExit(f"app: {_err}") from None
+    if _args.host:  # the flags win over GRADIO_SERVER_NAME / GRADIO_SERVER_PORT
+        _web = dataclasses.replace(_web, server_name=_args.host.strip())
+    _port = {"server_port": _args.port} if _args.port else {}
     # Start the answering worker before anything heavy is imported here: it loads torch,
     # transformers and the models on one core while this process imports gradio on the other.
     from index import default_corpus_dir, default_index_root
@@ -345,8 +366,19 @@ with gr.Blocks(title="Ask the documents") as demo:
 
 
 if __name__ == "__main__":
+    import openai_api
+
     pipelines = _remote
-    web_guard.serve(demo, _web, prevent_thread_lock=True)
+    # pipelines.get, not get_pipeline: the API words errors itself, not as a gr.Error.
+    _api = openai_api.routes(lambda: pipelines.get(), _web.auth, _web.concurrency,
+                             _web.queue_size, public_error)
+    try:
+        web_guard.serve(demo, _web, routes=_api, prevent_thread_lock=True, **_port)
+    except OSError as err:  # the port is taken, or the address is not this machine's
+        _remote.worker.stop()
+        _why = str(err).split(". ")[0]  # Gradio's advice names launch() arguments
+        raise SystemExit(f"app: cannot listen on {_web.server_name} ({_why}); choose another "
+                         "--port or --host") from None
     if not web_guard.is_loopback(_web.server_name) and not _web.auth:
         print(f"app: listening on {_web.server_name} without a login: anyone who reaches this "
               "port can ask questions (set RAG_AUTH=user:password to require one)",

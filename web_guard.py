@@ -7,7 +7,8 @@
     RAG_AUTH_FILE       a file of user:password lines (blank lines and # comments skipped)
     RAG_OPERATORS       who may use the Operators tab and its API: local (default, only clients
                         on this machine), remote (anyone logged in; needs RAG_AUTH), off
-    GRADIO_SERVER_NAME  the address to listen on (Gradio's own variable; default 127.0.0.1)
+    GRADIO_SERVER_NAME  the address to listen on (Gradio's own variable; default 127.0.0.1;
+                        `python app.py --host` wins)
 
 The checks are pure functions (settings_from_env, operators_refusal, same_origin,
 shown_paths, stale_uploads) so they are tested without a server; `serve` applies them to the
@@ -232,10 +233,13 @@ def stale_uploads(directory: Path, older_than_s: float, now: float | None = None
     return [p for p in found if now - p.stat().st_mtime > older_than_s]
 
 
-def serve(demo: Any, settings: WebSettings, **launch: Any) -> Any:
+def serve(demo: Any, settings: WebSettings, routes: Sequence[Any] = (), **launch: Any) -> Any:
     """Launch the Gradio `demo` with these settings: bounded queue, upload limit, cache cleaning,
-    login if configured, cross-origin writes refused. `launch` adds Gradio launch() arguments
-    (server_port, prevent_thread_lock...). Returns what demo.launch returns."""
+    login if configured, cross-origin writes refused. `routes` (Starlette routes, such as
+    openai_api.routes) are served by the same server behind the same cross-origin check; they
+    check logins themselves, since Gradio's login only guards Gradio's own routes. `launch`
+    adds Gradio launch() arguments (server_port, prevent_thread_lock...). Returns what
+    demo.launch returns."""
     import shutil
     import tempfile
 
@@ -249,6 +253,8 @@ def serve(demo: Any, settings: WebSettings, **launch: Any) -> Any:
         "server_name": settings.server_name, "max_file_size": settings.max_file_size,
         "app_kwargs": {"middleware": [Middleware(SameOriginMiddleware)]},
     }
+    if routes:  # FastAPI(routes=...): matched before Gradio's own routes
+        options["app_kwargs"]["routes"] = list(routes)
     if settings.auth:
         options["auth"] = list(settings.auth)
         options["auth_message"] = "Sign in with the user and password the operator gave you."
