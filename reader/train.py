@@ -1,11 +1,12 @@
 """`python -m reader.train`: fine-tune all-MiniLM-L6-v2 into the extractive reader, on CPU.
 
 Reads only data/squad2/ (committed): the reader_train articles of split.json, their SQuAD
-questions with their own paragraphs, and fresh same-article negatives each epoch
-(reader.data). Writes a reader directory: fp16 model.safetensors, config, tokenizer and
-manifest.json (base model, data files and their sha256, the command, seed, hyperparameters,
-wall time, peak memory, and the scores on the held-out and calibration articles, measured by
-loading the written directory exactly as the app does).
+questions with their own paragraphs, and fresh negatives each epoch (reader.data): same-article
+paragraphs that do not answer, and adversarial rewrites of answerable questions that their own
+paragraph no longer answers. Writes a reader directory: fp16 model.safetensors, config,
+tokenizer and manifest.json (base model, data files and their sha256, the command, seed,
+hyperparameters, wall time, peak memory, and the scores on the held-out and calibration
+articles, measured by loading the written directory exactly as the app does).
 
 Does not read eval/qa.jsonl or any held-out article during training; the held-out articles are
 read once, after the weights are written, to score them.
@@ -29,6 +30,7 @@ from ingest.cli import Parser, fail, prepare_environment
 from reader.data import (
     DataError,
     Example,
+    adversarial_rewrites,
     articles_for,
     count,
     data_files,
@@ -53,8 +55,11 @@ def parse_args(argv: Sequence[str] | None) -> Any:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=1e-4, help="peak learning rate")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--negatives", type=float, default=0.5,
+    parser.add_argument("--negatives", type=float, default=0.35,
                         help="share of questions paired with another paragraph each epoch")
+    parser.add_argument("--rewrites", type=float, default=0.4,
+                        help="share of answerable questions rewritten to be unanswerable by "
+                             "their own paragraph each epoch")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--limit", type=int, default=None,
@@ -62,8 +67,10 @@ def parse_args(argv: Sequence[str] | None) -> Any:
     parser.add_argument("--eval-limit", type=int, default=None,
                         help="score at most N questions per evaluated split")
     args = parser.parse_args(argv)
-    if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0 or not 0 <= args.negatives <= 1:
-        parser.error("need --epochs >= 1, --batch-size >= 1, --lr > 0, 0 <= --negatives <= 1")
+    if (args.epochs < 1 or args.batch_size < 1 or args.lr <= 0
+            or not 0 <= args.negatives <= 1 or not 0 <= args.rewrites <= 1):
+        parser.error("need --epochs >= 1, --batch-size >= 1, --lr > 0, "
+                     "0 <= --negatives <= 1 and 0 <= --rewrites <= 1")
     return args
 
 
@@ -131,10 +138,14 @@ def train(args: Any) -> dict[str, Any]:
     epochs = []
     for epoch in range(args.epochs):
         chosen = {e.article for e in base}
-        negatives = same_article_negatives([a for a in train_articles if a["title"] in chosen],
-                                           args.negatives, random.Random(args.seed * 1000 + epoch))
+        articles = [a for a in train_articles if a["title"] in chosen]
+        epoch_rng = random.Random(args.seed * 1000 + epoch)
+        negatives = same_article_negatives(articles, args.negatives, epoch_rng)
+        rewrites = adversarial_rewrites(articles, args.rewrites, epoch_rng)
         if args.limit:
             negatives = negatives[: int(args.limit * args.negatives)]
+            rewrites = rewrites[: int(args.limit * args.rewrites)]
+        negatives += rewrites
         examples = base + negatives
         batch = encode(tokenizer, [e.question for e in examples], [e.context for e in examples])
         epochs.append((examples, batch, labels(batch, examples)))
@@ -192,7 +203,8 @@ def write_manifest(args: Any, argv: Sequence[str], stats: dict[str, Any], wall_s
         "command": "python -m reader.train " + " ".join(argv),
         "seed": args.seed,
         "hyperparameters": {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
-                            "negatives": args.negatives, "limit": args.limit,
+                            "negatives": args.negatives, "rewrites": args.rewrites,
+                            "limit": args.limit,
                             "precision": "bf16 autocast, fp32 master weights; saved as fp16"},
         "training": {**stats, "wall_time_s": round(wall_s, 1), "threads": args.threads,
                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

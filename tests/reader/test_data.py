@@ -11,8 +11,12 @@ import pytest
 from eval.reader import auc
 from reader.data import (
     DataError,
+    adversarial_rewrites,
+    article_names,
     articles_for,
+    count,
     load_split,
+    rewrite_unanswerable,
     same_article_negatives,
     squad_examples,
 )
@@ -72,3 +76,48 @@ def test_auc() -> None:
     assert auc([2, 0], [1]) == 0.5
     assert auc([3, 2], [1, 0]) == 1.0
     assert auc([1], [1]) == 0.5
+
+
+def test_rewrites_make_the_paragraph_silent_in_each_kind() -> None:
+    context = "In 1990 Tai met Wang at the largest hall of Beijing. The talks were long."
+    question = "Who met Wang in 1990 at the largest hall?"
+    seen = {}
+    for seed in range(40):
+        rewrite = rewrite_unanswerable(question, context, ["Li", "Tai", "Paris Hilton"],
+                                       ["1985", "1990", "20"], random.Random(seed))
+        assert rewrite is not None
+        seen[rewrite[0]] = rewrite[1]
+    # the name swapped is one the paragraph lacks, of as many words; the same for the number
+    assert seen == {"name": "Who met Li in 1990 at the largest hall?",
+                    "number": "Who met Wang in 1985 at the largest hall?",
+                    "opposite": "Who met Wang in 1990 at the smallest hall?"}
+    assert rewrite_unanswerable("What is the capital?", "The capital is Paris.", [], [],
+                                random.Random(0)) == ("negation", "What is not the capital?")
+    # nothing to change: no name, number, opposite or leading copula
+    assert rewrite_unanswerable("How did they travel?", "They went by train.", ["Li"], ["7"],
+                                random.Random(0)) is None
+
+
+def test_an_opposite_the_paragraph_holds_is_not_a_rewrite() -> None:
+    context = "The largest and the smallest hall stand side by side."
+    assert rewrite_unanswerable("How old is the largest hall?", context, [], [],
+                                random.Random(0)) is None
+
+
+def test_article_names_skip_sentence_starts() -> None:
+    assert article_names("Then Tai met Wang. Wang left. He saw Beyoncé Knowles.") == [
+        "Beyoncé Knowles", "Tai", "Wang"]
+
+
+def test_adversarial_rewrites_pair_answerable_questions_with_their_own_paragraph() -> None:
+    articles = articles_for("reader_train")
+    rewrites = adversarial_rewrites(articles, 0.4, random.Random(0))
+    originals = {qa["id"]: (qa["question"].strip(), p["context"]) for a in articles
+                 for p in a["paragraphs"] for qa in p["qas"] if not qa.get("is_impossible")}
+    assert 0.25 * len(originals) < len(rewrites) < 0.4 * len(originals)
+    for example in rewrites:
+        question, context = originals[example.qid.rsplit("~", 1)[0]]
+        assert example.negative and not example.answers and example.context == context
+        assert example.question != question
+    counts = count(rewrites)
+    assert counts["rewrites_made"] == len(rewrites) and counts["negatives_made"] == 0
