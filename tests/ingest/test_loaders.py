@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader, PdfWriter
 
+from bench.fuzzfiles import pdf
 from ingest.loaders import IngestError, Limits, discover, human_size, load_document, parse_document
 
 
@@ -37,18 +38,8 @@ def make_pdf(text: str, title: str | None = None, pages: int = 1, compress: bool
     ] * pages
     if title is not None:
         objects.append(b"<< /Title (" + title.encode("ascii") + b") >>")
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
     info = b" /Info %d 0 R" % len(objects) if title is not None else b""
-    out += b"trailer\n<< /Size %d /Root 1 0 R%s >>\n" % (len(objects) + 1, info)
-    out += b"startxref\n%d\n%%%%EOF\n" % xref
-    return bytes(out)
+    return pdf(objects, trailer=b"/Root 1 0 R" + info)
 
 
 def write(path: Path, data: bytes) -> Path:
