@@ -42,7 +42,7 @@ from qa.config import REFUSAL
 from qa.remote import WorkerError
 from qa.retrieve import Retrieved, retrieve
 from tests.browser.fake_app import EchoPipelines, Served
-from tests.browser.server import free_port
+from tests.browser.server import free_port, stop
 from web_guard import WebSettings
 
 Q1 = "Who is the US Trade Representative who met her Chinese counterpart on 18 November?"
@@ -218,6 +218,12 @@ class CitingPipeline:
                     raise WorkerError(f"the answering process stopped; see {PROJECT_ROOT}/var")
                 if "slow" in question:
                     owner.resume.wait(30)
+                    # then more text for a while: the server notices the client has gone
+                    # however loaded the machine, instead of racing the answer's end
+                    for _ in range(200):
+                        time.sleep(0.05)
+                        shown += " More [1]."
+                        yield shown
         except GeneratorExit:
             owner.stopped.append(question)
             raise
@@ -227,7 +233,8 @@ class CitingPipeline:
 class CitingPipelines:
     """app.pipelines on the fakes; `fail` makes get() raise (as a damaged index does), `gate`
     holds each question before it starts, and a question saying "slow" waits for `resume`
-    after its first sentence. `stopped` lists the questions closed before their answer."""
+    after its first sentence, then streams for another 10 s. `stopped` lists the questions
+    closed before their answer."""
 
     def __init__(self, echo: EchoPipelines) -> None:
         self.echo = echo
@@ -509,9 +516,4 @@ def test_app_flags_win_and_the_openai_client_streams_q1_with_a_citation(tmp_path
         assert any("Katherine Tai" in c["passage"] for c in extra["citations"])
         assert all(f"[{c['marker']}]" in text for c in extra["citations"])
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)

@@ -35,6 +35,16 @@ class RunningApp:
     log: Path
 
 
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """End a started app: SIGTERM, then SIGKILL if it has not exited within 30 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -71,9 +81,4 @@ def serve_app(workdir: Path, wait_for_worker: bool = True) -> Iterator[RunningAp
             pytest.fail(f"app.py did not serve within {START_TIMEOUT_S} s:\n{log.read_text()}")
         yield RunningApp(f"http://127.0.0.1:{port}/", index_dir, corpus_dir, log)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
