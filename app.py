@@ -20,7 +20,7 @@ follow-up questions (qa/ does; this module passes it the conversation shown so f
 
 from __future__ import annotations
 
-from ingest.cli import prepare_environment
+from common.cli import prepare_environment
 
 prepare_environment()
 
@@ -53,14 +53,14 @@ if __name__ == "__main__":
     _port = {"server_port": _args.port} if _args.port else {}
     # Start the answering worker before anything heavy is imported here: it loads torch,
     # transformers and the models on one core while this process imports gradio on the other.
-    from index import default_corpus_dir, default_index_root
+    from common.paths import default_corpus_dir, default_index_root
     from qa.config import default_model_cache
     from qa.remote import RemotePipelines, worker_command
 
     _remote = RemotePipelines(
         worker_command(default_index_root(), default_corpus_dir(), default_model_cache()),
         lambda: local_embedder())
-    from lean_imports import (
+    from common.lean_imports import (
         UNUSED_BY_THE_WEB_PROCESS,
         block_unused_imports,
         skip_gradio_stub_writing,
@@ -80,7 +80,7 @@ import gradio as gr  # noqa: E402
 
 import operators_ui  # noqa: E402
 import web_guard  # noqa: E402
-from index import PROJECT_ROOT, default_index_root  # noqa: E402
+from common.paths import PROJECT_ROOT, default_index_root  # noqa: E402
 from index.embedder import Embedder, MiniLMEmbedder  # noqa: E402
 from index.manifest import IndexLoadError  # noqa: E402
 from qa.answer import Answer, Citation  # noqa: E402

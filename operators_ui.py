@@ -30,7 +30,7 @@ from typing import Any
 import gradio as gr
 
 import web_guard
-from index import PROJECT_ROOT, default_corpus_dir, default_index_root
+from common.paths import PROJECT_ROOT, default_corpus_dir, default_index_root
 from index.embedder import Embedder
 from index.manifest import IndexLoadError
 from index.store import IndexBusy

@@ -8,7 +8,7 @@ is the child's non-zero exit code and traceback.
 
 from __future__ import annotations
 
-from ingest.cli import prepare_environment
+from common.cli import prepare_environment
 
 prepare_environment()
 

@@ -14,7 +14,7 @@ Does not change qa/: the generator is wrapped, never edited.
 
 from __future__ import annotations
 
-from ingest.cli import prepare_environment
+from common.cli import prepare_environment
 
 prepare_environment()
 
@@ -34,7 +34,7 @@ from bench.common import (  # noqa: E402
     run_child,
     write_result,
 )
-from index import PROJECT_ROOT  # noqa: E402
+from common.paths import PROJECT_ROOT  # noqa: E402
 
 EXAMPLES = """\
   python -m bench.answer

@@ -3,7 +3,7 @@
 Four generated texts, each one block without blank lines (the worst case: nothing cuts it
 before the chunker's own windows): abbreviation-dense prose, one line repeated, one line
 without spaces (base64) and a markdown table. Each (text, size) is chunked in a fresh child
-process, so its peak memory is its own, with the default chunk settings of index.build and
+process, so its peak memory is its own, with the default chunk settings of ingest.build and
 either the fake word counter of the fast tests or all-MiniLM-L6-v2's own tokenizer.
 
 Linear time shows as a constant time per MB: `vs_smallest` is each size's seconds per MB over
@@ -15,7 +15,7 @@ Does not read files, embed or build an index; only ingest.chunker.chunk_document
 
 from __future__ import annotations
 
-from ingest.cli import prepare_environment
+from common.cli import prepare_environment
 
 prepare_environment()
 
@@ -110,9 +110,9 @@ def chunk_generated(kind: str, size_mb: float, tokenizer: str = "words") -> dict
     Also reports the tokenizer's calls and its longest input, and the largest chunk in
     characters and in tokens (counted after the clock stops).
     """
-    from index.build import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS
+    from common.records import Document
+    from ingest.build import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS
     from ingest.chunker import chunk_document, split_sentences
-    from ingest.document import Document
 
     text = KINDS[kind](int(size_mb * MB))
     count = counter(tokenizer)

@@ -13,7 +13,7 @@ gradio, the UI, the server), one after the other, so each step's cost is its own
 
 from __future__ import annotations
 
-from ingest.cli import prepare_environment
+from common.cli import prepare_environment
 
 prepare_environment()
 
@@ -33,7 +33,7 @@ from bench.common import (  # noqa: E402
     run_child,
     write_result,
 )
-from index import PROJECT_ROOT  # noqa: E402
+from common.paths import PROJECT_ROOT  # noqa: E402
 
 EXAMPLES = """\
   python -m bench.coldstart
@@ -44,7 +44,8 @@ EXAMPLES = """\
 QUESTION = "Who is the US Trade Representative who met her Chinese counterpart on 18 November?"
 TARGET_S = 5.0
 IMPORT_FLOOR = "import torch, transformers, gradio"
-MODEL_IMPORT_FLOOR = ("from lean_imports import block_unused_imports; block_unused_imports(); "
+MODEL_IMPORT_FLOOR = ("from common.lean_imports import block_unused_imports; "
+                      "block_unused_imports(); "
                       "import torch, transformers; "
                       "from transformers import BertModel, LlamaForCausalLM")
 
@@ -141,7 +142,7 @@ def breakdown(index_root: str, cache: str) -> dict[str, Any]:
         return now
 
     t = time.perf_counter()
-    from lean_imports import (
+    from common.lean_imports import (
         UNUSED_BY_THE_WEB_PROCESS,
         block_unused_imports,
         skip_gradio_stub_writing,

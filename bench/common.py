@@ -4,7 +4,7 @@ A measurement whose peak memory matters runs in a child process (`run_child`), s
 measurement's allocations never inflate the next one's peak.
 
 Does not measure anything by itself and does not import numpy, torch or faiss (callers set the
-environment first with ingest.cli.prepare_environment()).
+environment first with common.cli.prepare_environment()).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from index import PROJECT_ROOT
-from ingest.cli import Parser
+from common.cli import Parser
+from common.paths import PROJECT_ROOT
 
 BENCH_DIR = PROJECT_ROOT / "var" / "bench"
 

@@ -15,7 +15,7 @@ RAG_CONCURRENCY and RAG_QUEUE_SIZE when asked to.
 
 from __future__ import annotations
 
-from ingest.cli import prepare_environment
+from common.cli import prepare_environment
 
 prepare_environment()
 
@@ -34,7 +34,7 @@ from typing import Any  # noqa: E402
 
 from bench.coldstart import free_port, listening  # noqa: E402
 from bench.common import bench_parser, percentile, positive_int, write_result  # noqa: E402
-from index import PROJECT_ROOT  # noqa: E402
+from common.paths import PROJECT_ROOT  # noqa: E402
 
 EXAMPLES = """\
   python -m bench.concurrency

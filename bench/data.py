@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import BENCH_DIR, squad_documents, squad_questions
-from index import PROJECT_ROOT
+from common.paths import PROJECT_ROOT
 
 WORD_WINDOWS = (10, 15, 20, 30, 40, 60)
 WORD_STRIDE = 5

@@ -16,7 +16,7 @@ parsing and chunking, not a model. It checks, and lists as `problems`:
   PDF_EXPANSION times: its text is compressed). The text a file expands to does not raise its
   budget, so a small file that becomes megabytes of text is caught. A file's seconds and peak
   memory are those of its read, parse and chunk calls, measured by wrapping them where
-  ingest.plan and index.build call them; the peak is Linux's VmHWM, reset before each call
+  ingest.plan and ingest.build call them; the peak is Linux's VmHWM, reset before each call
   (/proc/self/clear_refs), less the resident size before the call.
 
 The budgets are generous (the machine is shared) but catch what issue 15 found: quadratic
@@ -28,7 +28,7 @@ per file (the batch's seconds include it).
 
 from __future__ import annotations
 
-from ingest.cli import prepare_environment
+from common.cli import prepare_environment
 
 prepare_environment()
 

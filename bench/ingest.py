@@ -1,6 +1,6 @@
 """bench.ingest: index build throughput vs raw SentenceTransformer.encode on the same chunks.
 
-The pipeline run is index.build.build_index (read, chunk, embed, write, publish) on data/corpus
+The pipeline run is ingest.build.build_index (read, chunk, embed, write, publish) on data/corpus
 plus the SQuAD articles; the baseline is one SentenceTransformer.encode call over the same chunk
 texts. Runs alternate pipeline/raw, each in a fresh child process (model already loaded when the
 clock starts), so noise hits both alike and each peak memory is its own.
@@ -13,7 +13,7 @@ Does not modify index/ or ingest/.
 
 from __future__ import annotations
 
-from ingest.cli import prepare_environment
+from common.cli import prepare_environment
 
 prepare_environment()
 
@@ -76,8 +76,8 @@ def pipeline_breakdown(corpus: str, embedder: str = MINILM) -> dict[str, Any]:
 
     Counts the chunker's tokenizer calls and the tokens of every chunk (with [CLS]/[SEP]).
     """
-    from index import build
-    from index.build import EMBED_BATCH, embed_chunks, load_all
+    from ingest import build
+    from ingest.build import EMBED_BATCH, embed_chunks, load_all
     from ingest.chunker import chunk_document
 
     # The chunk settings build_index uses by default (they have changed over time).
@@ -137,8 +137,8 @@ def pipeline_run(corpus: str, root: str, chunks_file: str, embedder: str = MINIL
     Writes the built generation's chunk texts to chunks_file, so the baseline encodes exactly
     what the pipeline embedded.
     """
-    from index.build import build_index
     from index.store import open_index
+    from ingest.build import build_index
 
     model = load_object(embedder)
     getattr(model, "warm_up", lambda: None)()
@@ -212,7 +212,7 @@ def measure(corpus: Path, repeats: int, work: Path, embedder: str = MINILM, enco
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = bench_parser("ingest", "Index build throughput (chunks/s) of index.build."
+    parser = bench_parser("ingest", "Index build throughput (chunks/s) of ingest.build."
                           "build_index vs raw SentenceTransformer.encode on the same chunks.",
                           EXAMPLES, repeats=3)
     parser.add_argument("--corpus", type=Path, default=None, metavar="DIR",

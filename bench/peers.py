@@ -20,7 +20,7 @@ vectors + gaussian noise (bench.data), since embedding 200k chunks here would ta
 
 from __future__ import annotations
 
-from ingest.cli import prepare_environment
+from common.cli import prepare_environment
 
 prepare_environment()
 
@@ -42,7 +42,7 @@ from bench.common import (  # noqa: E402
     run_child,
     write_result,
 )
-from index import PROJECT_ROOT  # noqa: E402
+from common.paths import PROJECT_ROOT  # noqa: E402
 
 EXAMPLES = """\
   python -m venv --system-site-packages var/bench-venv
@@ -93,7 +93,7 @@ def _documents(texts: list[str]) -> tuple[list[Any], list[Any]]:
     """Group texts into documents of DOC_CHUNKS chunks joined by blank lines, with offsets."""
     import hashlib
 
-    from ingest.document import Chunk, Document, make_chunk_id
+    from common.records import Chunk, Document, make_chunk_id
 
     documents, chunks = [], []
     for d in range(0, len(texts), DOC_CHUNKS):

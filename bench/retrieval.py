@@ -13,7 +13,7 @@ from these results (docs/PERFORMANCE.md).
 
 from __future__ import annotations
 
-from ingest.cli import prepare_environment
+from common.cli import prepare_environment
 
 prepare_environment()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ingest.cli import Parser, fail, prepare_environment
+from common.cli import Parser, fail, prepare_environment
 
 prepare_environment()
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.cli import Parser, prepare_environment
+from common.cli import Parser, prepare_environment
 
 EXAMPLES = """examples:
   python -m eval.squad --out var/squad-calibration --role calibration

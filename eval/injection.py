@@ -17,7 +17,7 @@ shows these answers as text.
 
 from __future__ import annotations
 
-from ingest.cli import Parser, fail, prepare_environment
+from common.cli import Parser, fail, prepare_environment
 
 prepare_environment()
 
@@ -28,7 +28,7 @@ from collections.abc import Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-from index import DEFAULT_CORPUS, PROJECT_ROOT  # noqa: E402
+from common.paths import DEFAULT_CORPUS, PROJECT_ROOT  # noqa: E402
 from qa.answer import Answer  # noqa: E402
 
 INJECTED = PROJECT_ROOT / "tests" / "fixtures" / "injected"

@@ -1,7 +1,7 @@
 """Run a question file through the same qa code the chat uses and score every answer.
 
     corpus --ingest.loaders--> texts --eval.questions--> validated questions (spans located)
-    corpus --index.build--> index (reused when the corpus is unchanged)
+    corpus --ingest.build--> index (reused when the corpus is unchanged)
     question --qa.retrieve (top k)--> retrieval metrics
     question --qa.pipeline (as in the chat)--> answer, citations --eval.metrics--> scores
 
@@ -18,14 +18,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from common.paths import PROJECT_ROOT
+from common.records import Chunk, Document
 from eval.metrics import QuestionResult, Span, aggregate, recall_curve
 from eval.questions import Question
 from eval.report import question_row
-from index import PROJECT_ROOT
-from index.build import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS, load_all
 from index.embedder import Embedder
 from index.store import Index
-from ingest.document import Chunk, Document
+from ingest.build import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS, load_all
 from qa.answer import Answer
 from qa.config import Settings
 from qa.pipeline import Pipeline
@@ -68,9 +68,9 @@ def open_question_set(prog: str, qfile: str | Path, corpus: str | Path,
                       embedder: Embedder) -> tuple[list[Question], Index]:
     """A `--set QUESTIONS CORPUS` pair: its questions and the opened eval index of its corpus.
     Exits 2 with one line naming the file when either is missing or the questions are bad."""
+    from common.cli import fail
     from eval.questions import QuestionFileError, load_questions
     from index.store import open_index
-    from ingest.cli import fail
 
     qpath, cpath = Path(qfile), Path(corpus)
     if not qpath.is_file():

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ingest.cli import Parser, prepare_environment
+from common.cli import Parser, prepare_environment
 
 EXAMPLES = """examples:
   python -m eval.support --set eval/qa.jsonl data/corpus \\

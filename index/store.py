@@ -20,7 +20,7 @@ loaded instead when it is still on disk and intact.
 Writers hold `lock_index(root)` from start to finish; readers never lock, because a generation
 is never changed after it is published and the previous one is kept (see `prune`).
 
-Does not chunk or embed (see index.build) and does not rank (see qa.retrieve).
+Does not chunk or embed (see ingest.build) and does not rank (see qa.retrieve).
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from common.records import Chunk, Document
+from common.words import STOPWORDS, words
 from index.integrity import FILES, SEAL, IndexDamaged, describe_file, seal, verify_generation
 from index.manifest import (
     FORMAT_VERSION,
@@ -50,8 +52,6 @@ from index.manifest import (
     read_manifest,
     rebuild_hint,
 )
-from ingest.document import Chunk, Document
-from ingest.words import STOPWORDS, words
 
 if TYPE_CHECKING:
     import numpy as np

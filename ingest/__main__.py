@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ingest.cli import Parser, fail, prepare_environment
+from common.cli import Parser, fail, prepare_environment
 
 prepare_environment()
 
@@ -38,8 +38,8 @@ summary), 1 nothing could be indexed, 2 bad arguments, 4 another ingest is runni
 
 def main(argv: list[str] | None = None, embedder: Embedder | None = None) -> int:
     """Run the command; `embedder` replaces MiniLM (tests pass a fake)."""
-    from index import default_index_root
-    from index.build import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS  # light: no numpy, torch
+    from common.paths import default_index_root
+    from ingest.build import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS  # light: no numpy, torch
     from ingest.loaders import DEFAULT_MAX_FILE_MB, Limits
 
     parser = Parser(prog="python -m ingest", description="Chunk, embed and index documents.",

@@ -24,7 +24,7 @@ from typing import Any
 
 import pysbd
 
-from ingest.document import Chunk, Document, make_chunk_id
+from common.records import Chunk, Document, make_chunk_id
 
 Span = tuple[int, int]
 

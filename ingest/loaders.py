@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ingest.document import Document
+from common.records import Document
 from ingest.names import is_utf8, shown
 
 if TYPE_CHECKING:

@@ -31,7 +31,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from index.build import (
+from index.embedder import MINILM_ID, Embedder
+from index.manifest import IndexLoadError, read_manifest, rebuild_hint
+from index.store import current_generation, ingest_running, lock_index, prune
+from ingest.build import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_OVERLAP_TOKENS,
     Report,
@@ -39,9 +42,6 @@ from index.build import (
     ingest,
     settings_for,
 )
-from index.embedder import MINILM_ID, Embedder
-from index.manifest import IndexLoadError, read_manifest, rebuild_hint
-from index.store import current_generation, ingest_running, lock_index, prune
 from ingest.loaders import Limits
 from ingest.plan import (
     REMOVED,

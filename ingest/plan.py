@@ -12,7 +12,7 @@ Actions: added, changed, unchanged (in the inputs); removed (indexed, not in the
 --sync given); kept (indexed, not in the inputs, no --sync); rejected (cannot be indexed; if an
 earlier version is indexed, that version stays).
 
-Does not chunk, embed or write anything (see index.build), and does not take the index lock.
+Does not chunk, embed or write anything (see ingest.build), and does not take the index lock.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from typing import Any
 
 from tqdm import tqdm
 
+from common.records import Document
 from index.manifest import FORMAT_VERSION, IndexLoadError, read_manifest
 from index.store import current_generation
-from ingest.document import Document
 from ingest.loaders import IngestError, Limits, discover, parse_document, read_file
 from ingest.names import shown
 

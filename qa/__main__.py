@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ingest.cli import Parser, fail, prepare_environment
+from common.cli import Parser, fail, prepare_environment
 
 prepare_environment()
 
@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.question.strip():
         parser.error("the question is empty")
 
-    from index import default_corpus_dir, default_index_root
-    from index.settings_file import SettingsError
+    from common.paths import default_corpus_dir, default_index_root
+    from common.settings_file import SettingsError
     from qa.config import default_model_cache, load_settings
 
     try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ingest.document import Chunk
+from common.records import Chunk
 from qa.retrieve import Retrieved
 
 

@@ -21,9 +21,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from common.records import Chunk
+from common.words import content_words, words
 from ingest.chunker import split_sentences
-from ingest.document import Chunk
-from ingest.words import content_words, words
 
 MARKER = re.compile(r"\s*\[(\d+)\]")
 _BRACKETED = re.compile(r"\[(\d+)\]")

@@ -2,7 +2,7 @@
 
 `Settings()` is the code defaults: tests, the eval and the benchmarks build it as written.
 `load_settings()` is what the app and `python -m qa` answer with: the defaults, overridden by
-the [answering] table of the settings file (index.settings_file), overridden in turn by
+the [answering] table of the settings file (common.settings_file), overridden in turn by
 RAG_<FIELD> environment variables (RAG_TOP_K=3, RAG_READER=off). Every value is converted by its
 field's type and checked here; a mistake is a SettingsError naming its file and key, or its
 variable. Does not find or parse the file itself.
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import get_type_hints
 
-from index import PROJECT_ROOT
-from index.settings_file import (
+from common.paths import PROJECT_ROOT
+from common.settings_file import (
     SettingsError,
     SettingsFile,
     find_settings_file,
@@ -37,7 +37,7 @@ _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 def default_model_cache(settings: Path | None = None) -> Path:
     """Where the converted generator lives: $RAG_MODEL_CACHE, else [paths] model_cache of the
-    settings file (`settings`, else the one index.settings_file finds), else var/models."""
+    settings file (`settings`, else the one common.settings_file finds), else var/models."""
     return path_setting("model_cache", PROJECT_ROOT / "var" / "models", PROJECT_ROOT,
                         named=settings)
 

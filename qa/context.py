@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from common.records import Chunk
 from ingest.chunker import split_sentences
-from ingest.document import Chunk
 
 
 @dataclass(frozen=True)

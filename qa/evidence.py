@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ingest.words import content_words, words
+from common.words import content_words, words
 from qa.context import Sentence
 
 _SUFFIXES = (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""), ("ly", ""))

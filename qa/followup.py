@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ingest.words import STOPWORDS, content_words
+from common.words import STOPWORDS, content_words
 
 _OPENER = re.compile(r"^\s*(and|but|so|also|then|what about|how about)\b[\s,]*", re.I)
 _PRONOUN = re.compile(r"\b(it|its|they|them|their|he|she|him|his|this one|that one)\b", re.I)

@@ -30,11 +30,11 @@ from typing import Protocol
 
 import numpy as np
 
+from common.records import Chunk
+from common.words import words
 from index.embedder import Embedder
 from index.store import Index
 from ingest.chunker import split_sentences
-from ingest.document import Chunk
-from ingest.words import words
 from qa.abstain import Calibration, load_calibration
 from qa.answer import Answer, Citation, Timings
 from qa.cite import CitedSentence, cite_answer, inert_markers, render, supporting_span

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from common.records import Chunk
 from index.embedder import Embedder
 from index.store import Index
-from ingest.document import Chunk
 
 if TYPE_CHECKING:  # numpy only names a type here; app.py's web process imports this module
     import numpy as np

@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from index.build import build_index
 from index.embedder import Embedder, MiniLMEmbedder
 from index.manifest import FORMAT_VERSION, IndexLoadError, read_manifest
 from index.store import current_generation, open_index
+from ingest.build import build_index
 from qa.config import Settings
 from qa.generator import SmolLM2Generator
 from qa.pipeline import Pipeline

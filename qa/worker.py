@@ -94,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
 
-    from ingest.cli import prepare_environment
-    from lean_imports import block_unused_imports
+    from common.cli import prepare_environment
+    from common.lean_imports import block_unused_imports
 
     prepare_environment()
     block_unused_imports()

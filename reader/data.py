@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from index import PROJECT_ROOT
+from common.paths import PROJECT_ROOT
 
 SQUAD_DIR = PROJECT_ROOT / "data" / "squad2"
 SPLIT_FILE = SQUAD_DIR / "split.json"

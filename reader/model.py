@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from index import PROJECT_ROOT
+from common.paths import PROJECT_ROOT
 
 READER_DIR = PROJECT_ROOT / "reader" / "model"
 MANIFEST_NAME = "manifest.json"

@@ -25,8 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from eval.reader import sample, score
-from ingest.cli import Parser, fail, prepare_environment
+from common.cli import Parser, fail, prepare_environment
 from reader.data import (
     DataError,
     Example,
@@ -38,6 +37,7 @@ from reader.data import (
     same_article_negatives,
     squad_examples,
 )
+from reader.scores import sample, score
 
 EXAMPLES = """examples:
   python -m reader.train --out reader/model

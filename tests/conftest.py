@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from index.build import build_index
 from index.store import Index, open_index
+from ingest.build import build_index
 from tests.fakes import CORPUS, FakeEmbedder
 
 

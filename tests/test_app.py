@@ -22,9 +22,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import app
-from index.build import build_index
+from common.records import Chunk
 from index.store import open_index
-from ingest.document import Chunk
+from ingest.build import build_index
 from qa.answer import Answer, Citation, Timings
 from qa.config import Settings
 from qa.pipeline import Pipeline
@@ -367,7 +367,7 @@ def test_app_exits_with_the_reason_when_its_worker_cannot_load(tmp_path: Path) -
     import subprocess
     import sys
 
-    from index import PROJECT_ROOT
+    from common.paths import PROJECT_ROOT
     from tests.browser.server import free_port
 
     (tmp_path / "corpus").mkdir()
@@ -383,7 +383,7 @@ def test_an_unreadable_index_is_reported_without_absolute_paths(
         monkeypatch: pytest.MonkeyPatch) -> None:
     import gradio as gr
 
-    from index import PROJECT_ROOT
+    from common.paths import PROJECT_ROOT
     from index.manifest import IndexLoadError
 
     def unreadable() -> Pipeline:

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from index import DEFAULT_CORPUS
-from index.build import build_index
+from common.paths import DEFAULT_CORPUS
 from index.store import lock_index, open_index
+from ingest.build import build_index
 from ingest.loaders import Limits
 from ingest.operations import plan_ingest
 from tests.fakes import CORPUS, FakeEmbedder

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from typing import Any
 
-from index import PROJECT_ROOT
+from common.paths import PROJECT_ROOT
 
 
 def run_python(code: str) -> Any:
@@ -20,7 +20,7 @@ def run_python(code: str) -> Any:
 
 def test_gradio_imports_without_rewriting_its_stubs_and_still_builds_components() -> None:
     seen = run_python("""
-import json, lean_imports
+import json; from common import lean_imports
 first = lean_imports.skip_gradio_stub_writing()
 import gradio as gr, gradio.component_meta as meta
 again = lean_imports.skip_gradio_stub_writing()
@@ -38,7 +38,7 @@ print(json.dumps({"first": first, "again": again, "label": box.label,
 
 def test_gradio_builds_and_launches_without_ipython_once_it_is_blocked() -> None:
     seen = run_python("""
-import json, lean_imports
+import json; from common import lean_imports
 blocked = lean_imports.block_unused_imports(lean_imports.UNUSED_BY_THE_WEB_PROCESS)
 import gradio as gr
 with gr.Blocks() as demo:
@@ -60,7 +60,7 @@ print(json.dumps({"blocked": blocked, "answer": answer, "importable": importable
 
 def test_without_the_shortcut_gradio_keeps_its_own_stub_writer() -> None:
     seen = run_python("""
-import json, gradio.component_meta as meta, lean_imports
+import json, gradio.component_meta as meta; from common import lean_imports
 print(json.dumps({"own": meta.create_or_modify_pyi is not lean_imports._write_no_stub,
                   "late": lean_imports.skip_gradio_stub_writing()}))
 """)
@@ -69,7 +69,7 @@ print(json.dumps({"own": meta.create_or_modify_pyi is not lean_imports._write_no
 
 def test_transformers_loads_without_scipy_once_it_is_blocked() -> None:
     seen = run_python("""
-import json, lean_imports
+import json; from common import lean_imports
 blocked = lean_imports.block_unused_imports()
 import transformers.modeling_utils
 from transformers.utils import is_scipy_available
@@ -90,7 +90,7 @@ print(json.dumps({"blocked": blocked, "scipy_seen": is_scipy_available(),
 
 def test_a_module_already_imported_is_left_alone() -> None:
     seen = run_python("""
-import json, scipy, lean_imports
+import json, scipy; from common import lean_imports
 print(json.dumps({"blocked": lean_imports.block_unused_imports(), "kept": scipy.__name__}))
 """)
     assert seen == {"blocked": [], "kept": "scipy"}
@@ -101,8 +101,8 @@ def test_app_starts_its_worker_before_importing_numpy_or_anything_heavier() -> N
     # the worker, the long pole of a cold start (docs/PERFORMANCE.md).
     seen = run_python("""
 import json, sys
-from ingest.cli import prepare_environment
-from index import default_corpus_dir, default_index_root
+from common.cli import prepare_environment
+from common.paths import default_corpus_dir, default_index_root
 from qa.config import default_model_cache
 from qa.remote import RemotePipelines, worker_command
 print(json.dumps(sorted(m for m in ("numpy", "torch", "transformers", "gradio", "faiss")

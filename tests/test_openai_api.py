@@ -34,9 +34,9 @@ from fastapi.testclient import TestClient
 import app
 import openai_api
 import web_guard
-from index import DEFAULT_CORPUS, PROJECT_ROOT
+from common.paths import DEFAULT_CORPUS, PROJECT_ROOT
+from common.records import Chunk
 from index.manifest import IndexLoadError
-from ingest.document import Chunk
 from qa.answer import Answer, Citation, Timings
 from qa.config import REFUSAL
 from qa.remote import WorkerError

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import operators_ui as ui
-from index.build import build_index
 from index.manifest import IndexLoadError
+from ingest.build import build_index
 from ingest.operations import NotIndexed, index_stats
 from tests.fakes import TRADE, FakeEmbedder
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from index import DEFAULT_CORPUS, PROJECT_ROOT
-from index.build import build_index
+from common.paths import DEFAULT_CORPUS, PROJECT_ROOT
 from index.embedder import MiniLMEmbedder
 from index.store import open_index
+from ingest.build import build_index
 from qa.config import REFUSAL, default_model_cache
 from qa.pipeline import Pipeline
 from qa.service import load_pipeline

@@ -28,9 +28,9 @@ from gradio_client.exceptions import AuthenticationError
 import app
 import operators_ui
 import web_guard
-from index import PROJECT_ROOT
-from index.build import build_index
+from common.paths import PROJECT_ROOT
 from index.store import current_generation, lock_index
+from ingest.build import build_index
 from tests.browser.fake_app import Served, serving
 from tests.browser.server import free_port
 from tests.fakes import FakeEmbedder

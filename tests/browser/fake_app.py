@@ -21,8 +21,8 @@ from gradio_client import Client
 
 import app
 import web_guard
-from index.build import build_index
 from index.store import Index, current_generation, open_index
+from ingest.build import build_index
 from qa.answer import Answer, Timings
 from qa.retrieve import retrieve
 from tests.browser.server import free_port

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from index import DEFAULT_CORPUS, PROJECT_ROOT
+from common.paths import DEFAULT_CORPUS, PROJECT_ROOT
 
 START_TIMEOUT_S = 300
 

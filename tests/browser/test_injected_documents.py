@@ -25,9 +25,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 import app
-from index import DEFAULT_CORPUS, PROJECT_ROOT
-from index.build import build_index
+from common.paths import DEFAULT_CORPUS, PROJECT_ROOT
 from index.store import Index, open_index
+from ingest.build import build_index
 from qa.answer import Answer, Citation, Timings
 from qa.cite import inert_markers
 from qa.retrieve import Retrieved

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from common.records import Chunk
 from eval.injection import (
     CORPUS_QUESTIONS,
     INJECTED,
@@ -20,8 +21,7 @@ from eval.injection import (
     combined_corpus,
     main,
 )
-from index.build import load_all
-from ingest.document import Chunk
+from ingest.build import load_all
 from qa.answer import Answer, Citation, Timings
 
 

@@ -1,17 +1,15 @@
 import pytest
 
+from common.answer_text import contains_answer, normalize_answer, token_f1
 from eval.metrics import (
     METRIC_KEYS,
     QuestionResult,
     Span,
     aggregate,
-    contains_answer,
     covers,
-    normalize_answer,
     percentile,
     recall_curve,
     score_question,
-    token_f1,
 )
 from eval.questions import EvidenceSpan, Question
 

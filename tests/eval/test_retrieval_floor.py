@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from common.paths import DEFAULT_CORPUS, PROJECT_ROOT
 from eval.questions import load_questions
 from eval.run import ensure_eval_index, load_corpus, run_questions
-from index import DEFAULT_CORPUS, PROJECT_ROOT
 from index.embedder import MiniLMEmbedder
 from index.store import open_index
 

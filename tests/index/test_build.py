@@ -1,4 +1,4 @@
-"""index.build: a small corpus with two bad files, built with the fake embedder and reloaded.
+"""ingest.build: a small corpus with two bad files, built with the fake embedder and reloaded.
 
 Tokens are whitespace words (FakeEmbedder.count_tokens), so chunk limits can be counted by eye.
 Incremental re-ingestion has its own file (test_incremental.py).
@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.build import NothingToIndex, Report, build_index
 from index.store import CURRENT, current_generation, open_index
+from ingest.build import NothingToIndex, Report, build_index
 from ingest.operations import run_ingest
 from tests.fakes import CORPUS, FakeEmbedder
 
@@ -195,8 +195,8 @@ def test_damaged_current_does_not_block_a_rebuild(corpus_dir: Path, tmp_path: Pa
 
 def test_chunks_are_embedded_longest_first_and_come_back_in_their_order(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from index import build as build_module
-    from ingest.document import Chunk
+    from common.records import Chunk
+    from ingest import build as build_module
 
     class Recording(FakeEmbedder):
         def __init__(self) -> None:

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from index.build import build_index
 from index.integrity import SEAL
 from index.store import DATABASE, LEXICAL, open_index
+from ingest.build import build_index
 from ingest.operations import run_ingest
 from tests.fakes import CORPUS
 from tests.index.standin import minilm_standin

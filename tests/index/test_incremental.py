@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.build import Report
 from index.manifest import IndexLoadError
 from index.store import current_generation, open_index
+from ingest.build import Report
 from ingest.operations import plan_ingest, run_ingest
 from tests.fakes import FakeEmbedder
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from index.build import build_index
 from index.integrity import FILES, SEAL, IndexDamaged, seal, verify_generation
 from index.manifest import FORMAT_VERSION, MANIFEST_NAME, IndexLoadError, read_manifest
 from index.store import DATABASE, LEXICAL, VECTORS, current_generation, open_index
+from ingest.build import build_index
 from ingest.operations import run_ingest
 from tests.fakes import FakeEmbedder
 

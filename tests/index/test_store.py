@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from common.records import Chunk, Document, make_chunk_id
 from index.integrity import FILES, SEAL, describe_file, seal
 from index.manifest import FORMAT_VERSION, MANIFEST_NAME, IndexLoadError, make_manifest
 from index.store import (
@@ -32,7 +33,6 @@ from index.store import (
     read_stored,
     write_generation,
 )
-from ingest.document import Chunk, Document, make_chunk_id
 from tests.fakes import FakeEmbedder
 
 TEXT = ("Tai met Wang in San Francisco. The talks covered tariffs. "

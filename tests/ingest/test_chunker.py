@@ -20,9 +20,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from common.records import Chunk, Document
 from ingest import chunker
 from ingest.chunker import chunk_document, split_sentences
-from ingest.document import Chunk, Document
 from ingest.loaders import load_document
 
 CORPUS_FILE = Path(__file__).parents[2] / "data" / "corpus" / "china-watch-xi-foreign-policy.txt"

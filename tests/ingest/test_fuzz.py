@@ -16,7 +16,7 @@ import pytest
 from bench import fuzz
 from bench.fuzz import Batch, FileResult, budget, chunk_faults, run_batch
 from bench.fuzzfiles import INDEXED, KINDS, FuzzFile, make_corpus
-from ingest.document import Chunk, Document
+from common.records import Chunk, Document
 from ingest.names import shown
 from tests.fakes import FakeEmbedder
 

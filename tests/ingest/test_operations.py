@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from index.build import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS, NothingToIndex
 from index.manifest import IndexLoadError
 from index.store import current_generation, open_index
+from ingest.build import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS, NothingToIndex
 from ingest.operations import (
     NotIndexed,
     index_stats,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.document import Chunk
+from common.records import Chunk
 from qa.cite import (
     CitedSentence,
     cite_answer,

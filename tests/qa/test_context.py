@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from common.records import Chunk
 from index.store import Index
-from ingest.document import Chunk
 from qa.context import Sentence, build_messages, passage_sentences
 
 DOCUMENT = "x" * 20 + "Tai met Wang. Talks covered tariffs."

@@ -334,8 +334,8 @@ def test_a_footnote_in_a_quoted_sentence_is_not_a_citation(
         corpus_dir: Path, embedder: FakeEmbedder, tmp_path: Path) -> None:
     # A Wikipedia-style "[2]" (or a planted one) in the quoted evidence must not read as the
     # pipeline's marker [2], which the web chat turns into a link to passage 2.
-    from index.build import build_index
     from index.store import open_index
+    from ingest.build import build_index
 
     security = corpus_dir / "security.txt"
     security.write_text(security.read_text().replace("April 2022.", "April 2022 [2]."))

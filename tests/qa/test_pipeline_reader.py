@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from index.build import build_index
 from index.store import Index, open_index
+from ingest.build import build_index
 from qa.abstain import Calibration
 from qa.answer import Answer
 from qa.config import Settings
@@ -105,7 +105,7 @@ def test_a_list_after_a_lead_in_is_shown_not_the_lead_in(
 
 
 def test_span_sentences_widen_to_every_sentence_the_span_touches() -> None:
-    from ingest.document import Chunk
+    from common.records import Chunk
 
     text = "It has two goals: peace. And trade. Then more."
     chunk = Chunk("d.txt", "c1", text, 100, 100 + len(text), "d")

@@ -1,4 +1,4 @@
-"""The settings file and RAG_<FIELD> variables (index.settings_file, qa.config.load_settings).
+"""The settings file and RAG_<FIELD> variables (common.settings_file, qa.config.load_settings).
 
 Precedence: code defaults < settings file < environment (< command-line flags for paths). The
 behaviour tests run a real Pipeline on the fakes (tests/fakes.py): the index holds two passages,
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from index import PROJECT_ROOT
-from index.settings_file import (
+from common.paths import PROJECT_ROOT
+from common.settings_file import (
     PATH_KEYS,
     SettingsError,
     SettingsFile,

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from index.build import build_index
 from index.store import open_index
+from ingest.build import build_index
 from qa.answer import Answer, answer_from_json, answer_to_json
 from qa.config import Settings
 from qa.pipeline import Pipeline

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from eval.reader import auc
 from reader.data import (
     DataError,
     adversarial_rewrites,
@@ -20,6 +19,7 @@ from reader.data import (
     same_article_negatives,
     squad_examples,
 )
+from reader.scores import auc
 from reader.train import batches
 
 ARTICLE = {"title": "T", "paragraphs": [

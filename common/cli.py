@@ -26,12 +26,12 @@ def prepare_environment() -> None:
 
 
 def check_settings_file() -> None:
-    """Exit with one line when the settings file in use (index.settings_file) cannot be read
+    """Exit with one line when the settings file in use (common.settings_file) cannot be read
     or names an unknown table or path key: every entry point calls this before it reads a
     default path, so a broken file never ends in a traceback. [answering] values are checked
     where the answering settings are built (qa.config.load_settings)."""
-    from index import PROJECT_ROOT
-    from index.settings_file import SettingsError, find_settings_file
+    from common.paths import PROJECT_ROOT
+    from common.settings_file import SettingsError, find_settings_file
 
     try:
         find_settings_file(PROJECT_ROOT)

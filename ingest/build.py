@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
+from common.records import Chunk, Document
 from index.embedder import Embedder
 from index.integrity import IndexDamaged, verify_generation
 from index.manifest import IndexLoadError, make_manifest, read_manifest
@@ -42,7 +43,6 @@ from index.store import (
     read_stored,
     write_generation,
 )
-from ingest.document import Chunk, Document
 from ingest.loaders import IngestError, Limits, discover, load_document
 from ingest.names import shown
 from ingest.plan import (
