@@ -85,6 +85,7 @@ from index.embedder import Embedder, MiniLMEmbedder  # noqa: E402
 from index.manifest import IndexLoadError  # noqa: E402
 from qa.answer import Answer, Citation  # noqa: E402
 from qa.config import default_model_cache  # noqa: E402
+from qa.generator import GeneratorUnavailable  # noqa: E402
 from qa.live import LivePipeline, SerializedEmbedder, load_default  # noqa: E402
 from qa.pipeline import Pipeline  # noqa: E402
 from qa.remote import RemotePipeline, RemotePipelines, WorkerError  # noqa: E402
@@ -275,6 +276,8 @@ def get_pipeline() -> Pipeline | RemotePipeline:
 
 # Shown while the first question after a start waits for the worker to load its models.
 LOADING_STATUS = "<p>Loading the models (the first question after a start waits a few seconds)…</p>"
+# Shown when the model that writes answers (a model server) failed; the chat says why.
+UNAVAILABLE_STATUS = "<p>No answer: the model server that writes the answers failed.</p>"
 
 
 def answer_message(answer: Answer) -> str:
@@ -307,6 +310,9 @@ def respond(message: str, history: list[dict[str, Any]]) -> Iterator[tuple[str, 
                 shown[-1] = {"role": "assistant",
                              "content": html.escape(event, quote=False) + " …"}
                 yield "", shown, "<p>Writing the answer…</p>"
+    except GeneratorUnavailable as err:  # a model server down or too slow: say so, in the chat
+        shown[-1] = {"role": "assistant", "content": html.escape(public_error(err), quote=False)}
+        yield "", shown, UNAVAILABLE_STATUS
     except WorkerError as err:
         raise gr.Error(public_error(err)) from err
 
@@ -322,7 +328,7 @@ def ask(question: str) -> dict[str, Any]:
     pipeline = get_pipeline()
     try:
         answer = pipeline.answer(question)
-    except WorkerError as err:
+    except (WorkerError, GeneratorUnavailable) as err:
         raise gr.Error(public_error(err)) from err
     text_of = pipeline.index.document_text
     return {

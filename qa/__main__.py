@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from index.manifest import IndexLoadError
     from qa.answer import Answer
+    from qa.generator import GeneratorUnavailable
     from qa.service import load_pipeline
 
     try:
@@ -68,9 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     except (IndexLoadError, RuntimeError) as err:
         fail(parser.prog, str(err))
     answer = None
-    for event in pipeline.stream(args.question):
-        if isinstance(event, Answer):
-            answer = event
+    try:
+        for event in pipeline.stream(args.question):
+            if isinstance(event, Answer):
+                answer = event
+    except GeneratorUnavailable as err:  # the model server (generator_url) is down or slow
+        fail(parser.prog, str(err))
     assert answer is not None
     if args.json:
         print(json.dumps(answer_json(answer), ensure_ascii=False, indent=2))

@@ -14,7 +14,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import get_type_hints
 
@@ -27,6 +27,7 @@ from common.settings_file import (
     unknown_key,
 )
 from qa.abstain import DEFAULT_CALIBRATION, NO_READER_CALIBRATION
+from qa.openai_generator import URL_PATTERN
 from reader.model import READER_DIR
 
 REFUSAL = "I can't find this in the documents."
@@ -85,6 +86,18 @@ class Settings:
     # Decode steps multiply fp16 copies of SmolLM2's weights (2.6x faster on this CPU, the same
     # eval scores: docs/PERFORMANCE.md); False keeps every step in fp32.
     fp16_decode: bool = True
+    # An OpenAI-compatible model server writes the answers instead (qa.openai_generator): its
+    # base URL, such as http://127.0.0.1:8000/v1 for vLLM, llama.cpp or `transformers serve`;
+    # "" keeps SmolLM2 in this process. generator_model: the name the server serves;
+    # generator_key: its API key, "" for none (kept out of repr, so logs never show it).
+    generator_url: str = ""
+    generator_model: str = ""
+    generator_key: str = field(default="", repr=False)
+    # Seconds to wait for the server to connect, to start the answer and between its pieces;
+    # then the chat says the server did not answer. A busy server on a CPU may take seconds to
+    # start writing; 30 s leaves it room and still ends the wait on a hung one (a server that
+    # is not running is refused at once, whatever this says).
+    generator_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         def check(ok: bool, message: str, *keys: str) -> None:
@@ -112,6 +125,15 @@ class Settings:
         for key in ("min_relevance", "min_answer_similarity"):
             value = getattr(self, key)
             check(-1 <= value <= 1, f"{key} is a cosine: between -1 and 1, got {value}", key)
+        check(not self.generator_url or URL_PATTERN.fullmatch(self.generator_url) is not None,
+              "generator_url must be an http:// or https:// URL such as http://127.0.0.1:8000/v1,"
+              f' or "" for the built-in model; got {self.generator_url!r}', "generator_url")
+        check(not self.generator_url or bool(self.generator_model),
+              "generator_model is empty; name the model the server at generator_url serves "
+              "(its /v1/models lists it)", "generator_model", "generator_url")
+        check(self.generator_timeout > 0,
+              f"generator_timeout must be positive (seconds), got {self.generator_timeout}",
+              "generator_timeout")
 
 
 def load_settings(env: Mapping[str, str] | None = None, named: Path | None = None) -> Settings:
@@ -199,6 +221,10 @@ def _converted(raw: object, kind: object, where: str, base: Path | None) -> obje
                                     'or "off"')
             return path
         expected = 'a path in quotes, or "off"' if base is not None else 'a path, or "off"'
+    elif kind is str:
+        if isinstance(raw, str):
+            return raw.strip()
+        expected = "text in quotes"
     else:
         raise TypeError(f"Settings field type {kind!r} has no conversion")  # a new field's type
     raise SettingsError(f"{where}: expected {expected}, got {raw!r}")

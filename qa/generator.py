@@ -39,15 +39,27 @@ class Generator(Protocol):
     """Writes the answer from a prompt of numbered evidence sentences (qa.context.build_messages).
 
     Its output is never shown unchecked: qa.cite keeps only sentences supported by a passage.
-    SmolLM2Generator (SmolLM2-135M-Instruct, transformers) is the real one; `model_id` names it in
-    reports. Tests use tests.fakes.FakeGenerator.
+    SmolLM2Generator (SmolLM2-135M-Instruct, transformers, in this process) and
+    qa.openai_generator.OpenAIGenerator (any OpenAI-compatible server) are the real ones;
+    `model_id` names the one in use in reports. Tests use tests.fakes.FakeGenerator.
     """
 
     model_id: str
 
     def stream(self, messages: Sequence[dict[str, str]]) -> Iterator[str]:
-        """Yield the reply to `messages` ([{"role": ..., "content": ...}]) piece by piece."""
+        """Yield the reply to `messages` ([{"role": ..., "content": ...}]) piece by piece.
+
+        Raises GeneratorUnavailable, before or between pieces, when the model cannot answer.
+        """
         ...
+
+
+class GeneratorUnavailable(RuntimeError):
+    """The model that writes the answer could not be reached or failed (a model server that is
+    down, too slow or answering with an error: qa.openai_generator). The message is one line
+    for the person asking, naming the server and what to check; the chat shows it in place of
+    the answer (app.respond), the worker passes it on as it stands (qa.worker).
+    """
 
 
 def gguf_path() -> Path:

@@ -22,6 +22,7 @@ from typing import Any
 
 from index.embedder import Embedder
 from qa.answer import Answer, answer_from_json
+from qa.generator import GeneratorUnavailable
 
 
 class WorkerError(Exception):
@@ -160,6 +161,8 @@ class RemotePipeline:
             elif "answer" in message:
                 self.index.documents.update(message.get("documents") or {})
                 yield answer_from_json(message["answer"])
+            elif message.get("unavailable"):
+                raise GeneratorUnavailable(str(message.get("error")))
             else:
                 raise WorkerError(str(message.get("error") or message))
 

@@ -15,7 +15,8 @@ from index.manifest import FORMAT_VERSION, IndexLoadError, read_manifest
 from index.store import current_generation, open_index
 from ingest.build import build_index
 from qa.config import Settings
-from qa.generator import SmolLM2Generator
+from qa.generator import Generator, SmolLM2Generator
+from qa.openai_generator import OpenAIGenerator
 from qa.pipeline import Pipeline
 from reader.model import Reader
 
@@ -49,6 +50,21 @@ def load_reader(settings: Settings) -> Reader | None:
     return reader
 
 
+def load_generator(settings: Settings, model_cache: Path) -> Generator:
+    """The settings' generator, ready: the model server at generator_url (not called yet), else
+    SmolLM2 in this process, loaded (converted into `model_cache` on its first start)."""
+    generator: OpenAIGenerator | SmolLM2Generator
+    if settings.generator_url:
+        generator = OpenAIGenerator(settings.generator_url, settings.generator_model,
+                                    settings.generator_key, settings.generator_timeout,
+                                    settings.max_new_tokens)
+    else:
+        generator = SmolLM2Generator(model_cache, max_new_tokens=settings.max_new_tokens,
+                                     fp16_decode=settings.fp16_decode)
+    generator.warm_up()
+    return generator
+
+
 def load_pipeline(index_root: Path, corpus: Path, model_cache: Path,
                   settings: Settings | None = None, progress: bool = True) -> Pipeline:
     """Open (building first if needed) the index, load both models, return the pipeline.
@@ -61,9 +77,7 @@ def load_pipeline(index_root: Path, corpus: Path, model_cache: Path,
     ensure_index(index_root, corpus, embedder, progress)
     index = open_index(index_root, embedder.model_id, embedder.dimension)
     embedder.warm_up()
-    generator = SmolLM2Generator(model_cache, max_new_tokens=settings.max_new_tokens,
-                                 fp16_decode=settings.fp16_decode)
-    generator.warm_up()
-    pipeline = Pipeline(index, embedder, generator, settings, load_reader(settings))
+    pipeline = Pipeline(index, embedder, load_generator(settings, model_cache), settings,
+                        load_reader(settings))
     pipeline.idf()  # term statistics now, not on the first question
     return pipeline

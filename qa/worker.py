@@ -10,7 +10,8 @@ Protocol, one JSON object per line:
   stdout, per id: {"id": n, "piece": "..."} for each checked sentence as it is written, then
                   {"id": n, "answer": {...}, "documents": {doc_id: text}} (qa.answer's JSON and
                   the full text of each cited document, for highlighting), or
-                  {"id": n, "error": "<message>"}
+                  {"id": n, "error": "<message>"}, with "unavailable": true when the model
+                  server failed (qa.generator.GeneratorUnavailable: the message is for the user)
 Requests are answered one at a time, in order, each on the generation live when it arrives.
 The worker exits when its stdin closes (app.py has gone). Anything else printed (progress bars,
 library warnings) goes to stderr, never into the protocol.
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from qa.answer import Answer, answer_to_json
+from qa.generator import GeneratorUnavailable
 
 
 def serve(get_pipeline: Callable[[], Any], requests: IO[str], replies: IO[str]) -> None:
@@ -62,6 +64,9 @@ def serve(get_pipeline: Callable[[], Any], requests: IO[str], replies: IO[str]) 
                           "documents": {d: pipeline.index.document_text(d) for d in cited}})
                 else:
                     send({"id": request_id, "piece": str(event)})
+        except GeneratorUnavailable as err:  # worded for the chat; the operator sees it too
+            print(f"qa.worker: {err}", file=sys.stderr, flush=True)
+            send({"id": request_id, "error": str(err), "unavailable": True})
         except Exception as err:  # one failed question must not take the worker down
             send({"id": request_id, "error": f"{type(err).__name__}: {err}"})
 

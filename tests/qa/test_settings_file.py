@@ -121,6 +121,16 @@ def test_a_named_settings_file_that_is_missing_is_an_error(tmp_path: Path) -> No
      "{file}, [answering] fp16_decode: expected true or false, got 'yes'"),
     ("", {"RAG_FP16_DECODE": "maybe"},
      "environment variable RAG_FP16_DECODE: expected true or false, got 'maybe'"),
+    ('[answering]\ngenerator_url = "localhost:8000"\ngenerator_model = "smol"\n', {},
+     "{file}, [answering] generator_url: generator_url must be an http:// or https:// URL such "
+     'as http://127.0.0.1:8000/v1, or "" for the built-in model; got \'localhost:8000\''),
+    ('[answering]\ngenerator_url = "http://127.0.0.1:8000/v1"\n', {},
+     "{file}, [answering] generator_url: generator_model is empty; name the model the server "
+     "at generator_url serves (its /v1/models lists it)"),
+    ("[answering]\ngenerator_model = 3\n", {},
+     "{file}, [answering] generator_model: expected text in quotes, got 3"),
+    ("", {"RAG_GENERATOR_TIMEOUT": "-1"}, "environment variable RAG_GENERATOR_TIMEOUT: "
+     "generator_timeout must be positive (seconds), got -1.0"),
     ("[answering]\nreader = false\n", {},
      "{file}, [answering] reader: expected a path in quotes, or \"off\", got False"),
     ('[answering]\nreader = "no-such-dir"\n', {},
