@@ -27,11 +27,13 @@ prepare_environment()
 if __name__ == "__main__":
     import argparse
     import dataclasses
+    import sys
 
     import web_guard
 
     _parser = argparse.ArgumentParser(
-        prog="python app.py", formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog=sys.argv[0] if sys.argv[0].startswith("groundwork ") else "python app.py",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Serve the chat, the Operators tab and the OpenAI-compatible API (/v1).",
         epilog="examples:\n  python app.py\n  python app.py --port 8000\n"
                "  RAG_AUTH=ann:s3cret python app.py --host 0.0.0.0   # other machines, login")

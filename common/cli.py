@@ -30,11 +30,11 @@ def check_settings_file() -> None:
     or names an unknown table or path key: every entry point calls this before it reads a
     default path, so a broken file never ends in a traceback. [answering] values are checked
     where the answering settings are built (qa.config.load_settings)."""
-    from common.paths import PROJECT_ROOT
+    from common.paths import settings_root
     from common.settings_file import SettingsError, find_settings_file
 
     try:
-        find_settings_file(PROJECT_ROOT)
+        find_settings_file(settings_root())
     except SettingsError as err:
         script = Path(sys.argv[0])
         prog = f"python -m {script.parent.name}" if script.name == "__main__.py" else (
@@ -47,6 +47,8 @@ class Parser(argparse.ArgumentParser):
 
     def __init__(self, **kwargs: object) -> None:
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        if sys.argv and sys.argv[0].startswith("groundwork "):  # run as `groundwork ingest`
+            kwargs["prog"] = sys.argv[0]
         super().__init__(**kwargs)  # type: ignore[arg-type]
 
     def error(self, message: str) -> NoReturn:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from common.paths import PROJECT_ROOT
+from common.paths import state_dir
 from common.records import Chunk, Document
 from eval.metrics import QuestionResult, Span, aggregate, recall_curve
 from eval.questions import Question
@@ -44,7 +44,7 @@ def eval_index_root(corpus: Path, documents: Sequence[Document]) -> Path:
     key = [sorted((d.doc_id, d.content_hash) for d in documents),
            [DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS]]
     digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]
-    return PROJECT_ROOT / "var" / "eval-index" / f"{corpus.resolve().name}-{digest}"
+    return state_dir() / "eval-index" / f"{corpus.resolve().name}-{digest}"
 
 
 def ensure_eval_index(corpus: Path, documents: Sequence[Document], embedder: Embedder,

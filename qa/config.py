@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import get_type_hints
 
-from common.paths import PROJECT_ROOT
+from common.paths import settings_root, state_dir
 from common.settings_file import (
     SettingsError,
     SettingsFile,
@@ -38,8 +38,9 @@ _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 def default_model_cache(settings: Path | None = None) -> Path:
     """Where the converted generator lives: $RAG_MODEL_CACHE, else [paths] model_cache of the
-    settings file (`settings`, else the one common.settings_file finds), else var/models."""
-    return path_setting("model_cache", PROJECT_ROOT / "var" / "models", PROJECT_ROOT,
+    settings file (`settings`, else the one common.settings_file finds), else models/ in
+    common.paths.state_dir() (var/models in a checkout)."""
+    return path_setting("model_cache", state_dir() / "models", settings_root(),
                         named=settings)
 
 
@@ -143,7 +144,7 @@ def load_settings(env: Mapping[str, str] | None = None, named: Path | None = Non
     else settings.toml in the project if there is one. `env` defaults to os.environ.
     """
     env = os.environ if env is None else env
-    return settings_from(find_settings_file(PROJECT_ROOT, env, named), env)
+    return settings_from(find_settings_file(settings_root(), env, named), env)
 
 
 def settings_from(file: SettingsFile | None, env: Mapping[str, str]) -> Settings:

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,8 +52,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_app(workdir: Path, wait_for_worker: bool = True) -> Iterator[RunningApp]:
-    """`python app.py` with RAG_INDEX_DIR and RAG_CORPUS_DIR under `workdir`, until exit.
+def serve_app(workdir: Path, wait_for_worker: bool = True,
+              command: Sequence[str] = (sys.executable, "app.py"),
+              cwd: Path = PROJECT_ROOT) -> Iterator[RunningApp]:
+    """`python app.py` (or `command`, run in `cwd`) with RAG_INDEX_DIR and RAG_CORPUS_DIR under
+    `workdir`, until exit.
 
     Yields once the answering worker has loaded, or with `wait_for_worker=False` as soon as
     the page is served (the worker still building the index and loading the models)."""
@@ -63,8 +66,8 @@ def serve_app(workdir: Path, wait_for_worker: bool = True) -> Iterator[RunningAp
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "RAG_INDEX_DIR": str(index_dir),
            "RAG_CORPUS_DIR": str(corpus_dir)}
     with open(log, "w") as out:
-        process = subprocess.Popen([sys.executable, "app.py"], cwd=PROJECT_ROOT, env=env,
-                                   stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(list(command), cwd=cwd, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
