@@ -82,6 +82,11 @@ class MiniLMEmbedder:
         self._model: Any = None
         self._tokenizer: Any = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the settings, not the loaded model: a copy sent to another process (a Ray
+        actor, ingest.ray_embed) loads its own in warm_up()."""
+        return {**self.__dict__, "_model": None, "_tokenizer": None}
+
     def warm_up(self) -> None:
         if self._model is not None:
             return
