@@ -53,6 +53,9 @@ if __name__ == "__main__":
     if _args.host:  # the flags win over GRADIO_SERVER_NAME / GRADIO_SERVER_PORT
         _web = dataclasses.replace(_web, server_name=_args.host.strip())
     _port = {"server_port": _args.port} if _args.port else {}
+    from common.logs import setup_logging
+
+    setup_logging("INFO")  # the worker logs a line per question; RAG_LOG_LEVEL changes it
     # Start the answering worker before anything heavy is imported here: it loads torch,
     # transformers and the models on one core while this process imports gradio on the other.
     from common.paths import default_corpus_dir, default_index_root

@@ -10,7 +10,8 @@ parsing and chunking, not a model. It checks, and lists as `problems`:
   reason); the index holds exactly the files that must be indexed;
 - every chunk is its document's text at its offsets and within the token limit;
 - every printed and logged line is printable (names escaped: no newline, escape, bidi
-  override), and each pypdf warning names a PDF of the batch;
+  override), and each other warning logged (pypdf's, renamed by ingest.pdf_warnings) names a
+  PDF of the batch (ingest.operations' per-file log lines are the printed lines again);
 - every file stays within its budget: BUDGET_S seconds plus BUDGET_S_PER_MB per MB, and
   BUDGET_MIB plus BUDGET_MIB_PER_MB MiB per MB, of its size on disk (a PDF's counts
   PDF_EXPANSION times: its text is compressed). The text a file expands to does not raise its
@@ -220,12 +221,16 @@ class _Records(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.messages: list[str] = []
+        self.foreign: list[str] = []  # all but the per-file outcome lines (ingest.operations)
 
     def emit(self, record: logging.LogRecord) -> None:
         self.messages.append(record.getMessage())
+        if record.name != "ingest.operations":
+            self.foreign.append(record.getMessage())
 
 
-def _run_main(argv: list[str], embedder: Any) -> tuple[int | None, str, str, list[str], str]:
+def _run_main(argv: list[str], embedder: Any
+              ) -> tuple[int | None, str, str, _Records, str]:
     """main(argv) with its stdout, stderr and warning log captured; never raises."""
     from ingest.__main__ import main
 
@@ -245,7 +250,7 @@ def _run_main(argv: list[str], embedder: Any) -> tuple[int | None, str, str, lis
         crash = "".join(traceback.format_exception(error))
     finally:
         root.removeHandler(records)
-    return code, out.getvalue(), err.getvalue(), records.messages, crash
+    return code, out.getvalue(), err.getvalue(), records, crash
 
 
 def _outcome(item: FuzzFile, stdout: list[str], stderr: list[str]) -> tuple[str, str, int]:
@@ -298,13 +303,13 @@ def run_batch(corpus: Path, index: Path, files: Sequence[FuzzFile], embedder: An
     problems = [f"traceback: {crash}"] if crash else []
     problems += meter.faults
     out_lines, err_lines = stdout.splitlines(), stderr.splitlines()
-    for line in out_lines + err_lines + logged:
+    for line in out_lines + err_lines + logged.messages:
         if "Traceback" in line:
             problems.append(f"traceback in the output: {line!r}")
         if not line.isprintable():
             problems.append(f"unprintable line: {line!r}")
     pdfs = tuple(f"{shown(str(f.path))}: pypdf: " for f in files if f.path.suffix == ".pdf")
-    problems += [f"log line naming no PDF of the batch: {m!r}" for m in logged
+    problems += [f"log line naming no PDF of the batch: {m!r}" for m in logged.foreign
                  if not m.startswith(pdfs)]
     must = any(INDEXED not in f.expect for f in files)  # some file must be rejected
     may = any(f.expect != (INDEXED,) for f in files)
@@ -319,7 +324,8 @@ def run_batch(corpus: Path, index: Path, files: Sequence[FuzzFile], embedder: An
     results = [_judge(item, *_outcome(item, out_lines, err_lines), meter, indexed)
                for item in files]
     problems += [f"{r.name} ({r.kind}): {p}" for r in results for p in r.problems]
-    return Batch(code, seconds, peak_rss, results, problems, len(logged), stdout, stderr)
+    return Batch(code, seconds, peak_rss, results, problems, len(logged.foreign), stdout,
+                 stderr)
 
 
 def make_embedder(name: str) -> Any:

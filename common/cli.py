@@ -30,11 +30,13 @@ def check_settings_file() -> None:
     or names an unknown table or path key: every entry point calls this before it reads a
     default path, so a broken file never ends in a traceback. [answering] values are checked
     where the answering settings are built (qa.config.load_settings)."""
+    from common.logs import log_level
     from common.paths import settings_root
     from common.settings_file import SettingsError, find_settings_file
 
     try:
         find_settings_file(settings_root())
+        log_level(settings_root(), "INFO")
     except SettingsError as err:
         script = Path(sys.argv[0])
         prog = f"python -m {script.parent.name}" if script.name == "__main__.py" else (

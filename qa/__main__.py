@@ -103,4 +103,7 @@ def format_answer(answer: Answer, document_text: Callable[[str], str]) -> str:
 
 
 if __name__ == "__main__":
+    from common.logs import setup_logging
+
+    setup_logging("WARNING")  # the output says what happened; RAG_LOG_LEVEL=INFO for more
     sys.exit(main())

@@ -101,8 +101,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from common.cli import prepare_environment
     from common.lean_imports import block_unused_imports
+    from common.logs import setup_logging
 
     prepare_environment()
+    setup_logging("INFO")  # a line per question (qa.pipeline) on the app's stderr
     block_unused_imports()
     from qa.live import LivePipeline, load_default
 

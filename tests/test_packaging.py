@@ -153,8 +153,10 @@ def test_an_installed_copy_seeds_its_corpus_once_and_keeps_what_users_added(
 
 def test_groundwork_runs_the_module_with_the_rest_of_the_line(
         capsys: pytest.CaptureFixture[str]) -> None:
-    assert groundwork.main(["ask", "--help"]) == 0
-    assert "usage: groundwork ask" in capsys.readouterr().out
+    # In a child: the module's __main__ block sets up logging, which must not leak into tests.
+    done = subprocess.run([sys.executable, "-m", "groundwork", "ask", "--help"],
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("usage: groundwork ask")
     assert groundwork.main([]) == 2
     assert "usage: groundwork" in capsys.readouterr().out
 
@@ -182,6 +184,10 @@ def test_the_installed_server_answers_through_gradio_client(served: RunningApp) 
     result = Client(served.url, verbose=False).predict(Q1, api_name="/ask")
     assert result["abstained"] is False and "Katherine Tai" in result["answer"]
     assert result["citations"][0]["doc"] == "china-watch-xi-foreign-policy.txt"
+    # The answering worker logged the question, with its timings, on the app's stderr.
+    logged = [line for line in served.log.read_text().splitlines()
+              if " INFO qa.pipeline: question 'Who is the US Trade Representative" in line]
+    assert logged and "answered, " in logged[0] and " s, total " in logged[0], logged
 
 
 @pytest.mark.real
