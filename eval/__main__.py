@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     from eval.report import write_report
     from eval.run import ensure_eval_index, load_corpus, run_questions
     from index.embedder import MiniLMEmbedder
-    from index.store import open_index
+    from index.vector_store import open_store, recorded_store
     from qa.abstain import NO_READER_CALIBRATION
     from qa.config import Settings, default_model_cache
     from qa.generator import SmolLM2Generator
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
     embedder = MiniLMEmbedder()
     root = ensure_eval_index(args.corpus, documents, embedder)
-    index = open_index(root, embedder.model_id, embedder.dimension)
+    index = open_store(root, embedder.model_id, embedder.dimension)
     pipeline = None
     if not args.retrieval_only:
         settings = Settings(reader=None, calibration=NO_READER_CALIBRATION) if (
@@ -92,8 +92,9 @@ def main(argv: list[str] | None = None) -> int:
                 "retrieval_only": args.retrieval_only, "index": str(index.generation),
                 "reader": None if args.retrieval_only or args.no_reader else str(
                     Settings().reader),
-                "n_chunks": len(index), "command": "python -m eval " + " ".join(
-                    sys.argv[1:] if argv is None else argv)}
+                "n_chunks": index.count(),
+                "vector_store": recorded_store(index.manifest) or "faiss",
+                "command": "python -m eval " + " ".join(sys.argv[1:] if argv is None else argv)}
     write_report(args.out, metrics, rows, run_info, recall_curve=curve)
     width = max(map(len, metrics))
     for key, value in metrics.items():

@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     from eval.questions import load_questions
     from eval.run import ensure_eval_index, load_corpus
     from index.embedder import MiniLMEmbedder
-    from index.store import open_index
+    from index.vector_store import open_store
     from qa.config import Settings, default_model_cache
     from qa.generator import SmolLM2Generator
     from qa.pipeline import Pipeline
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         docs, rejected = load_corpus(corpus)
         if rejected:
             fail(parser.prog, f"{corpus}: files rejected: {'; '.join(rejected)}")
-        index = open_index(ensure_eval_index(corpus, docs, embedder), embedder.model_id,
+        index = open_store(ensure_eval_index(corpus, docs, embedder), embedder.model_id,
                            embedder.dimension)
         pipelines.append(Pipeline(index, embedder, generator, settings, reader))
         sizes.append(len(docs))

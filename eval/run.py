@@ -24,7 +24,7 @@ from eval.metrics import QuestionResult, Span, aggregate, recall_curve
 from eval.questions import Question
 from eval.report import question_row
 from index.embedder import Embedder
-from index.store import Index
+from index.vector_store import SearchableStore, configured_store
 from ingest.build import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS, load_all
 from qa.answer import Answer
 from qa.config import Settings
@@ -39,10 +39,12 @@ def load_corpus(corpus: Path) -> tuple[list[Document], list[str]]:
 
 
 def eval_index_root(corpus: Path, documents: Sequence[Document]) -> Path:
-    """An index directory keyed by the corpus content and the chunking, so it is reused only
-    when both are unchanged."""
+    """An index directory keyed by the corpus content, the chunking and the vector store (the
+    vector_store setting, when not FAISS), so it is reused only when all are unchanged."""
     key = [sorted((d.doc_id, d.content_hash) for d in documents),
            [DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS]]
+    if store := configured_store():
+        key.append(store)
     digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]
     return state_dir() / "eval-index" / f"{corpus.resolve().name}-{digest}"
 
@@ -65,12 +67,12 @@ def add_question_set_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def open_question_set(prog: str, qfile: str | Path, corpus: str | Path,
-                      embedder: Embedder) -> tuple[list[Question], Index]:
+                      embedder: Embedder) -> tuple[list[Question], SearchableStore]:
     """A `--set QUESTIONS CORPUS` pair: its questions and the opened eval index of its corpus.
     Exits 2 with one line naming the file when either is missing or the questions are bad."""
     from common.cli import fail
     from eval.questions import QuestionFileError, load_questions
-    from index.store import open_index
+    from index.vector_store import open_store
 
     qpath, cpath = Path(qfile), Path(corpus)
     if not qpath.is_file():
@@ -82,7 +84,7 @@ def open_question_set(prog: str, qfile: str | Path, corpus: str | Path,
         questions = load_questions(qpath, {d.doc_id: d.text for d in documents})
     except QuestionFileError as err:
         fail(prog, str(err), 2)
-    index = open_index(ensure_eval_index(cpath, documents, embedder), embedder.model_id,
+    index = open_store(ensure_eval_index(cpath, documents, embedder), embedder.model_id,
                        embedder.dimension)
     return questions, index
 
@@ -91,7 +93,7 @@ def _span(chunk: Chunk) -> Span:
     return Span(chunk.doc_id, chunk.start, chunk.end)
 
 
-def run_questions(questions: Sequence[Question], index: Index, embedder: Embedder,
+def run_questions(questions: Sequence[Question], index: SearchableStore, embedder: Embedder,
                   pipeline: Pipeline | None, k: int = 10) -> tuple[dict, list[dict], list[float]]:
     """(metrics, per-question rows, recall curve). pipeline=None runs retrieval only."""
     results: list[QuestionResult] = []

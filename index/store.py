@@ -7,6 +7,10 @@ Layout of an index root:
     ROOT/.building-<...>/  a generation being written; never read
     ROOT/.lock             flock'ed by the one process allowed to write; holds its pid
 
+chunks.sqlite also keeps, per term (common.words.terms), how many chunks hold it: the
+statistics the pipeline's IDF needs, so loading never reads every chunk (generations written
+before the table existed compute them from the chunks once, on first use).
+
 Row i of the FAISS index is row i of the `chunks` table and rowid i of the full-text table, so
 dense and lexical hits meet on the same integer. The full-text table is contentless (it keeps
 the index, not the text) and lives in its own file, lexical.sqlite, attached to the chunks
@@ -37,6 +41,7 @@ import sys
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +57,7 @@ from index.manifest import (
     read_manifest,
     rebuild_hint,
 )
+from index.vector_store import count_terms
 
 if TYPE_CHECKING:
     import numpy as np
@@ -81,6 +87,7 @@ CREATE TABLE chunks (
     row INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL,
     doc_id TEXT NOT NULL REFERENCES documents(doc_id),
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, title TEXT NOT NULL, text TEXT NOT NULL);
+CREATE TABLE terms (term TEXT PRIMARY KEY, chunks INTEGER NOT NULL) WITHOUT ROWID;
 """
 _LEXICAL_SCHEMA = """
 CREATE VIRTUAL TABLE chunks_fts USING fts5(text, content='', tokenize='porter unicode61');
@@ -307,6 +314,8 @@ def _write_database(path: Path, documents: Sequence[Document], chunks: Sequence[
              enumerate(chunks)],
         )
         checkpoint("chunks inserted")
+        db.executemany("INSERT INTO terms VALUES (?, ?)",
+                       sorted(count_terms(c.text for c in chunks).items()))
         # Built after the inserts: one sort instead of a B-tree insert per row (0.3-0.4 s at
         # 200k chunks); a duplicate chunk id still fails the whole write.
         db.execute("CREATE UNIQUE INDEX chunks_chunk_id ON chunks(chunk_id)")
@@ -314,6 +323,18 @@ def _write_database(path: Path, documents: Sequence[Document], chunks: Sequence[
         checkpoint("database committed")
     finally:
         db.close()
+
+
+def new_generation_name(root: Path) -> str:
+    """A generation name for now, used by nothing under `root` yet ("gen-<UTC time>")."""
+    now = datetime.now(UTC)
+    name = f"gen-{now:%Y%m%dT%H%M%S%f}"
+    # Two builds within a microsecond, or a clock set back: never reuse a name.
+    suffix = 0
+    while (root / name).exists() or (root / f"{BUILDING_PREFIX}{name}").exists():
+        suffix += 1
+        name = f"gen-{now:%Y%m%dT%H%M%S%f}-{suffix}"
+    return name
 
 
 def install_generation(root: Path, building: Path, name: str) -> Path:
@@ -462,9 +483,33 @@ class Index:
         self._vectors = vectors
         self._db = db
         self._lock = threading.Lock()
+        self._counted: dict[str, int] | None = None
 
     def __len__(self) -> int:
         return int(self._vectors.ntotal)
+
+    def count(self) -> int:
+        return len(self)
+
+    def chunk_frequencies(self, words: Collection[str]) -> dict[str, int]:
+        """How many chunks hold each of `words` (common.words.terms); absent ones left out."""
+        wanted = sorted(set(words))
+        if not wanted:
+            return {}
+        if self._counted is not None:  # a generation written before the terms table
+            return {w: self._counted[w] for w in wanted if w in self._counted}
+        found: dict[str, int] = {}
+        try:
+            for start in range(0, len(wanted), 500):  # SQLite's bound-variable limit
+                part = wanted[start:start + 500]
+                with self._lock:
+                    found.update(self._db.execute(
+                        f"SELECT term, chunks FROM terms WHERE term IN "
+                        f"({','.join('?' * len(part))})", part).fetchall())
+        except sqlite3.OperationalError:  # no such table: count once, keep the counts
+            self._counted = count_terms(c.text for c in self.all_chunks())
+            return self.chunk_frequencies(wanted)
+        return found
 
     def search_dense(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """(row, cosine similarity) of the k nearest chunks, best first."""

@@ -23,6 +23,7 @@ examples:
   python -m ingest data/corpus --sync           also drop indexed documents no longer there
   python -m ingest ~/papers notes.md --index /srv/rag-index
   python -m ingest docs/ --max-tokens 160 --overlap 32 --max-file-mb 200
+  python -m ingest data/corpus --ray            embed in 2 Ray actors (pip install ray[data])
 
 Supported files: .txt .md .markdown .html .htm .pdf (text files must be UTF-8).
 Only new and changed files are embedded: a file whose sha256 matches the index keeps its chunks
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None, embedder: Embedder | None = None) -> int
     from common.paths import default_index_root
     from ingest.build import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS  # light: no numpy, torch
     from ingest.loaders import DEFAULT_MAX_FILE_MB, Limits
+    from ingest.ray_embed import DEFAULT_RAY_ACTORS, RayMissing, check_ray  # ray loads later
 
     parser = Parser(prog="python -m ingest", description="Chunk, embed and index documents.",
                     epilog=EXAMPLES)
@@ -64,6 +66,12 @@ def main(argv: list[str] | None = None, embedder: Embedder | None = None) -> int
                         help="reject larger files, and PDFs whose text is larger "
                              f"(default: {DEFAULT_MAX_FILE_MB:g})")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--ray", action="store_true",
+                        help="embed on Ray Data, in a pool of embedder actors: a local Ray, or "
+                             "the cluster $RAY_ADDRESS names; the same index as without it")
+    parser.add_argument("--ray-actors", type=int, default=None, metavar="N",
+                        help=f"embedder actors for --ray, which it implies (default: "
+                             f"{DEFAULT_RAY_ACTORS})")
     args = parser.parse_args(argv)
 
     # Only the embedder's class is needed to get going: torch loads later, and only if some
@@ -80,6 +88,15 @@ def main(argv: list[str] | None = None, embedder: Embedder | None = None) -> int
         parser.error("--overlap must be at least 0 and less than --max-tokens")
     if not max_mb > 0:
         parser.error("--max-file-mb must be more than 0")
+    ray_actors = None
+    if args.ray or args.ray_actors is not None:
+        ray_actors = DEFAULT_RAY_ACTORS if args.ray_actors is None else args.ray_actors
+        if ray_actors < 1:
+            parser.error("--ray-actors must be at least 1")
+        try:
+            check_ray()
+        except RayMissing as err:
+            fail(parser.prog, str(err))
     limits = Limits.from_mb(max_mb)
 
     from index.manifest import IndexLoadError
@@ -103,7 +120,7 @@ def main(argv: list[str] | None = None, embedder: Embedder | None = None) -> int
             return EXIT_PARTIAL if plan.rejected() else 0
         report = run_ingest(args.paths, args.index, embedder, args.sync, max_tokens=max_tokens,
                             overlap_tokens=overlap, rebuild=args.rebuild, limits=limits,
-                            bars=not args.quiet)
+                            bars=not args.quiet, ray_actors=ray_actors)
     # Names in these messages come from the disk or the command line: shown() keeps each one
     # line, whatever control characters they hold.
     except IndexBusy as err:
@@ -127,4 +144,7 @@ def main(argv: list[str] | None = None, embedder: Embedder | None = None) -> int
 
 
 if __name__ == "__main__":
+    from common.logs import setup_logging
+
+    setup_logging("WARNING")  # the output says what happened; RAG_LOG_LEVEL=INFO for more
     sys.exit(main())

@@ -1,13 +1,16 @@
 """Carry out an ingest plan: embed only what changed, write a new generation, publish it.
 
-    Plan --reuse rows+vectors of unchanged docs (index.store.read_stored)--\
-         --chunk + embed added/changed docs------------------------------+--> rows in doc_id
-           order --write_generation--> ROOT/.building-X --rename--> ROOT/gen-X --publish-->
+    Plan --chunk + embed added/changed docs--> Changes --the vector store (index.vector_store)-->
+         FAISS: unchanged docs' rows+vectors read back, all rows in doc_id order
+                --write_generation--> ROOT/.building-X --rename--> ROOT/gen-X --publish-->
+         Milvus: changed docs deleted and inserted in place, then a manifest-only generation
 
 Unchanged documents keep their chunks and vectors exactly (read back from the live generation),
 so re-ingesting an unchanged corpus embeds nothing, and with nothing added, changed or removed
-no generation is written at all. A failure anywhere before `publish` leaves the live generation
-untouched; the one it replaced stays on disk until the next build succeeds.
+no generation is written at all. With FAISS, a failure anywhere before `publish` leaves the
+live generation untouched; the one it replaced stays on disk until the next build succeeds.
+Milvus is changed in place, and the next ingest completes an interrupted one
+(index.milvus_store).
 
 `ingest` (and `build_index`, its older name with default settings) holds the index lock from
 planning to publishing; `apply_plan` expects its caller to hold it.
@@ -17,11 +20,9 @@ Does not decide what changed (see ingest.plan) and does not parse files (see ing
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,20 +30,8 @@ from tqdm import tqdm
 
 from common.records import Chunk, Document
 from index.embedder import Embedder
-from index.integrity import IndexDamaged, verify_generation
-from index.manifest import IndexLoadError, make_manifest, read_manifest
-from index.store import (
-    BUILDING_PREFIX,
-    DATABASE,
-    VECTORS,
-    StoredDocument,
-    checkpoint,
-    install_generation,
-    lock_index,
-    prune,
-    read_stored,
-    write_generation,
-)
+from index.store import checkpoint, lock_index, prune
+from index.vector_store import Changes, configured_store, open_store
 from ingest.loaders import IngestError, Limits, discover, load_document
 from ingest.names import shown
 from ingest.plan import (
@@ -137,7 +126,9 @@ def _count(n: int, noun: str) -> str:
 
 def settings_for(embedder: Embedder, max_tokens: int = DEFAULT_MAX_TOKENS,
                  overlap_tokens: int = DEFAULT_OVERLAP_TOKENS) -> Settings:
-    return Settings(embedder.model_id, embedder.dimension, max_tokens, overlap_tokens)
+    """The embedder's model, the chunking, and the vector_store setting (the store written)."""
+    return Settings(embedder.model_id, embedder.dimension, max_tokens, overlap_tokens,
+                    configured_store())
 
 
 def load_all(paths: Sequence[Path], progress: bool,
@@ -154,9 +145,10 @@ def load_all(paths: Sequence[Path], progress: bool,
 
 
 def embed_chunks(embedder: Embedder, chunks: Sequence[Chunk], progress: bool = False,
-                 report: Progress | None = None) -> np.ndarray:
+                 report: Progress | None = None, ray_actors: int | None = None) -> np.ndarray:
     """Vectors of the chunks in order. progress shows a bar; report(fraction, message) goes
-    from 0.3 to 0.9 as batches finish.
+    from 0.3 to 0.9 as batches finish. ray_actors=N embeds on Ray Data with N copies of the
+    embedder (ingest.ray_embed) instead of in this process: the same calls, the same vectors.
 
     Chunks are embedded longest first (in tokens), in calls of EMBED_BATCH, and their rows put
     back in place: each padded batch then holds texts of about one length. In document order the
@@ -170,54 +162,35 @@ def embed_chunks(embedder: Embedder, chunks: Sequence[Chunk], progress: bool = F
     order = sorted(range(len(chunks)), key=lambda i: tokens[i], reverse=True)
     with tqdm(total=len(chunks), desc="embedding", unit="chunk",
               disable=not progress or not chunks) as bar:
+        finished = 0
+
+        def advance(rows: int) -> None:
+            nonlocal finished
+            finished += rows
+            bar.update(rows)
+            if report:
+                report(0.3 + 0.6 * finished / len(chunks),
+                       f"embedded {finished}/{len(chunks)} chunks")
+
+        if ray_actors is not None and chunks:
+            from ingest.ray_embed import embed_texts
+
+            vectors[order] = embed_texts(embedder, [chunks[i].text for i in order],
+                                         actors=ray_actors, batch_size=EMBED_BATCH,
+                                         advance=advance)
+            return vectors
         for done in range(0, len(order), EMBED_BATCH):
             rows = order[done : done + EMBED_BATCH]
             vectors[rows] = embedder.embed([chunks[i].text for i in rows])
-            bar.update(len(rows))
-            if report:
-                finished = done + len(rows)
-                report(0.3 + 0.6 * finished / len(chunks),
-                       f"embedded {finished}/{len(chunks)} chunks")
+            advance(len(rows))
     return vectors
 
 
-def _generation_name(root: Path) -> str:
-    now = datetime.now(UTC)
-    name = f"gen-{now:%Y%m%dT%H%M%S%f}"
-    # Two builds within a microsecond, or a clock set back: never reuse a name.
-    suffix = 0
-    while (root / name).exists() or (root / f"{BUILDING_PREFIX}{name}").exists():
-        suffix += 1
-        name = f"gen-{now:%Y%m%dT%H%M%S%f}-{suffix}"
-    return name
-
-
-def _read_reused(plan: Plan, doc_ids: list[str]) -> dict[str, StoredDocument]:
-    """The stored rows and vectors of `doc_ids`, from a live generation whose files still match
-    their sha256: a damaged one would carry its damage into the new generation, sealed anew."""
-    if not doc_ids or plan.generation is None:
-        return {}
-    generation = plan.root / plan.generation
-    try:
-        verify_generation(generation, read_manifest(generation, plan.root),
-                          (VECTORS, DATABASE), plan.root)
-    except IndexDamaged as err:
-        raise IndexLoadError(
-            f"the current generation {generation} is damaged ({err.what}); run the ingest "
-            "again with --rebuild to embed every document afresh") from err
-    try:
-        return read_stored(generation, doc_ids)
-    except (RuntimeError, OSError, sqlite3.Error) as err:  # faiss raises RuntimeError
-        raise IndexLoadError(
-            f"the current generation {generation} cannot be read to reuse "
-            f"unchanged documents ({type(err).__name__}: {err}); run the ingest again with "
-            "--rebuild to embed every document afresh") from err
-
-
 def apply_plan(plan: Plan, embedder: Embedder, *, bars: bool = False,
-               progress: Progress | None = None) -> Report:
+               progress: Progress | None = None, ray_actors: int | None = None) -> Report:
     """Run `plan`, made under the lock the caller still holds: publish a new generation if
     anything changed, else report the live one. Rejected files are left out, never raised.
+    ray_actors=N embeds on Ray Data (see embed_chunks).
     """
     started = time.perf_counter()
     if not plan.has_changes:
@@ -227,20 +200,16 @@ def apply_plan(plan: Plan, embedder: Embedder, *, bars: bool = False,
         return Report(plan, plan.files, plan.generation, False, len(plan.indexed), chunks,
                       0, chunks, time.perf_counter() - started)
 
-    import numpy as np  # here, not at the top: a run with nothing to do never needs it
-
     touched = {f.doc_id for f in plan.files if f.action in (ADDED, CHANGED, REMOVED)}
     carried = sorted(set(plan.indexed) - touched)  # unchanged, kept, rejected-but-indexed
-    stored = _read_reused(plan, carried)
-    checkpoint("previous generation read")
-    paths = {f.doc_id: f.path for f in plan.files if f.action == UNCHANGED}
-    documents = {d: replace(s.document, source_path=paths.get(d, s.document.source_path))
-                 for d, s in stored.items()}
-    documents.update(plan.documents)
+    moved = {f.doc_id: f.path for f in plan.files if f.action == UNCHANGED}
+    store = open_store(plan.root, embedder.model_id, embedder.dimension, uri=plan.settings.store)
     to_chunk = list(plan.documents.values())
-    if plan.rebuild:  # stored vectors are unusable; their text is not
-        to_chunk += [s.document for s in stored.values()]
-        stored = {}
+    if plan.rebuild and carried:  # stored vectors unusable (or in another store); text is not
+        source = open_store(plan.root, embedder.model_id, embedder.dimension)
+        to_chunk += [replace(d, source_path=moved.get(d.doc_id, d.source_path))
+                     for d in source.stored_documents(carried).values()]
+    checkpoint("previous generation read")
 
     from ingest.chunker import chunk_document  # pysbd: only when something needs chunking
 
@@ -252,52 +221,25 @@ def apply_plan(plan: Plan, embedder: Embedder, *, bars: bool = False,
         chunked[doc.doc_id] = chunk_document(doc, embedder.count_tokens, plan.settings.max_tokens,
                                              plan.settings.overlap_tokens)
     new_chunks = [c for doc in to_chunk for c in chunked[doc.doc_id]]
-    new_vectors = embed_chunks(embedder, new_chunks, progress=bars, report=progress)
+    new_vectors = embed_chunks(embedder, new_chunks, progress=bars, report=progress,
+                               ray_actors=ray_actors)
     checkpoint("new chunks embedded")
-
-    fresh = {doc.doc_id: StoredDocument(doc, chunked[doc.doc_id], block)
-             for doc, block in zip(to_chunk, _split(new_vectors, to_chunk, chunked), strict=True)}
-    # Rows in doc_id order, each document's chunks in order, whatever their origin.
-    order = [stored[d] if d in stored else fresh[d] for d in sorted(documents)]
-    rows = [c for part in order for c in part.chunks]
-    vectors = np.concatenate([np.zeros((0, embedder.dimension), dtype=np.float32)]
-                             + [part.vectors for part in order])
 
     if progress:
         progress(0.9, "writing the new generation")
-    name = _generation_name(plan.root)
-    ordered = [documents[d] for d in sorted(documents)]
-    entries = {doc.doc_id: {"sha256": doc.content_hash, "title": doc.title,
-                            "chunks": len(part.chunks), "source_path": doc.source_path}
-               for doc, part in zip(ordered, order, strict=True)}
-    now = datetime.now(UTC)
-    manifest = make_manifest(
-        embedding_model=embedder.model_id, dimension=embedder.dimension, chunk_count=len(rows),
-        documents=entries, chunking=plan.settings.chunking(),
-        built_at=now.isoformat(timespec="seconds"), previous_generation=plan.generation,
-    )
-    search = write_generation(plan.root / f"{BUILDING_PREFIX}{name}", ordered, rows, vectors,
-                              manifest)
-    install_generation(plan.root, plan.root / f"{BUILDING_PREFIX}{name}", name)
-    prune(plan.root)
+    # Unchanged documents keep their rows and vectors: the store carries them over (FAISS:
+    # read back from the live generation) or leaves them in place (Milvus).
+    written = store.write(Changes(
+        removed=frozenset(touched), documents=to_chunk, chunks=new_chunks, vectors=new_vectors,
+        chunking=plan.settings.chunking(), moved=moved, fresh=bool(plan.rebuild)))
     checkpoint("published and pruned")
     if progress:
-        progress(1.0, f"published {name}")
+        progress(1.0, f"published {written.generation}")
     files = [replace(f, chunks=len(chunked[f.doc_id]))
              if f.doc_id in chunked and f.action in (ADDED, CHANGED) else f for f in plan.files]
-    return Report(plan, files, name, True, len(documents), len(rows), len(new_chunks),
-                  len(rows) - len(new_chunks), time.perf_counter() - started, search)
-
-
-def _split(vectors: np.ndarray, documents: Sequence[Document],
-           chunked: dict[str, list[Chunk]]) -> list[np.ndarray]:
-    """Cut the rows embedded for `documents` (in that order) back into one block each."""
-    blocks, start = [], 0
-    for doc in documents:
-        end = start + len(chunked[doc.doc_id])
-        blocks.append(vectors[start:end])
-        start = end
-    return blocks
+    return Report(plan, files, written.generation, True, written.documents, written.chunks,
+                  len(new_chunks), written.chunks - len(new_chunks),
+                  time.perf_counter() - started, written.search)
 
 
 def _nothing(errors: Sequence[str]) -> NothingToIndex:
@@ -316,8 +258,10 @@ def ingest(
     limits: Limits | None = None,
     bars: bool = False,
     progress: Progress | None = None,
+    ray_actors: int | None = None,
 ) -> Report:
-    """Lock `root`, clean up after crashed runs, plan, and apply the plan.
+    """Lock `root`, clean up after crashed runs, plan, and apply the plan (embedding on Ray
+    Data with `ray_actors` actors when given, see embed_chunks).
 
     Raises IndexBusy if another process holds the lock, IngestRefused (NothingToIndex) when no
     input document is readable; in both cases nothing under `root` changes. When no supported
@@ -335,7 +279,8 @@ def ingest(
         checkpoint("plan made")
         if not plan.readable:
             raise _nothing([f"{f.path}: {f.reason}" for f in plan.rejected()])
-        report = apply_plan(plan, embedder, bars=bars, progress=progress)
+        report = apply_plan(plan, embedder, bars=bars, progress=progress,
+                            ray_actors=ray_actors)
     report.seconds = time.perf_counter() - started  # reading and hashing included
     return report
 

@@ -27,6 +27,7 @@ needs embedding. Does not print (see ingest.__main__).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ from ingest.build import (
 )
 from ingest.loaders import Limits
 from ingest.plan import (
+    KEPT,
+    REJECTED,
     REMOVED,
     UNCHANGED,
     FileAction,
@@ -66,6 +69,20 @@ class NotIndexed(LookupError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+log = logging.getLogger(__name__)
+
+
+def log_outcomes(report: Report, root: Path) -> None:
+    """One log line per file that was added, changed, removed or rejected (WARNING), then the
+    counts; unchanged and kept files are in the counts only."""
+    for action in report.files:
+        if action.action == REJECTED:
+            log.warning("%s", action.line())
+        elif action.action not in (UNCHANGED, KEPT):
+            log.info("%s", action.line())
+    log.info("index %s: %s", root, report.summary())
 
 
 def plan_ingest(
@@ -101,15 +118,20 @@ def run_ingest(
     rebuild: bool = False,
     limits: Limits | None = None,
     bars: bool = False,
+    ray_actors: int | None = None,
 ) -> Report:
     """Bring `root` up to date with `paths`: embed added and changed documents only, keep
     (or with sync=True remove) indexed documents missing from `paths`, publish atomically.
 
     rebuild=True builds from `paths` alone: every input is embedded again, and indexed
     documents that are not among the readable inputs are dropped (listed as removed).
+    ray_actors=N embeds on Ray Data with N actors (ingest.ray_embed); the index is the same.
     """
-    return ingest(paths, root, embedder, settings_for(embedder, max_tokens, overlap_tokens),
-                  sync=sync, rebuild=rebuild, limits=limits, bars=bars, progress=progress)
+    report = ingest(paths, root, embedder, settings_for(embedder, max_tokens, overlap_tokens),
+                    sync=sync, rebuild=rebuild, limits=limits, bars=bars, progress=progress,
+                    ray_actors=ray_actors)
+    log_outcomes(report, root)
+    return report
 
 
 def _live_manifest(root: Path) -> tuple[Path, dict[str, Any]] | None:
@@ -146,7 +168,9 @@ def remove_document(root: Path, doc_id: str, embedder: Embedder,
                             "removed by the operator" if d == doc_id else "", e.get("chunks"))
                  for d, e in sorted(documents.items())]
         plan = Plan(root, settings, False, files, generation.name, dict(documents))
-        return apply_plan(plan, embedder, progress=progress)
+        report = apply_plan(plan, embedder, progress=progress)
+    log_outcomes(report, root)
+    return report
 
 
 def index_stats(root: Path) -> dict[str, Any]:

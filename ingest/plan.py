@@ -29,6 +29,7 @@ from tqdm import tqdm
 from common.records import Document
 from index.manifest import FORMAT_VERSION, IndexLoadError, read_manifest
 from index.store import current_generation
+from index.vector_store import recorded_store
 from ingest.loaders import IngestError, Limits, discover, parse_document, read_file
 from ingest.names import shown
 
@@ -55,6 +56,9 @@ class Settings:
     dimension: int
     max_tokens: int
     overlap_tokens: int
+    # Where the chunks go (index.vector_store.normalized_uri: "" is FAISS + SQLite); None:
+    # wherever the live generation keeps them.
+    store: str | None = None
 
     def chunking(self) -> dict[str, int]:
         return {"max_tokens": self.max_tokens, "overlap_tokens": self.overlap_tokens}
@@ -149,6 +153,9 @@ def incompatibility(manifest: Mapping[str, Any], settings: Settings) -> str:
                 f"{settings.model_id})")
     if manifest.get("dimension") != settings.dimension:
         return f"dimension changed ({manifest.get('dimension')} -> {settings.dimension})"
+    if settings.store is not None and (before := recorded_store(manifest)) != settings.store:
+        return (f"vector store changed ({before or 'FAISS + SQLite'} -> "
+                f"{settings.store or 'FAISS + SQLite'})")
     old = manifest.get("chunking") or {}
     changed = [f"{k} {old.get(k)} -> {v}" for k, v in settings.chunking().items()
                if old.get(k) != v]

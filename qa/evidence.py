@@ -21,15 +21,14 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from common.words import content_words, words
+from common.words import stem, terms, words
 from qa.context import Sentence
 
-_SUFFIXES = (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""), ("ly", ""))
 _TOKEN = re.compile(r"[^\W_]+")
 _MONTHS = frozenset("january february march april may june july august september october "
                     "november december".split())
@@ -55,20 +54,6 @@ _WH_WORD = re.compile(r"\b(who|whom|whose|where|when|what|which|how)\b")
 _ASKS_NAME = re.compile(r"\b(who|whom|whose|where)\b|\bname (the|of)\b|\bwhat is the name\b")
 
 
-def stem(word: str) -> str:
-    """Example: stem("launched") -> "launch"; stem("class") -> "class" """
-    for suffix, replacement in _SUFFIXES:
-        if (word.endswith(suffix) and len(word) - len(suffix) >= 3
-                and not (suffix == "s" and word.endswith("ss"))):
-            return word[: len(word) - len(suffix)] + replacement
-    return word
-
-
-def terms(text: str) -> set[str]:
-    """Stemmed content words. Example: terms("Xi launched talks") -> {"xi", "launch", "talk"}"""
-    return {stem(w) for w in content_words(text)}
-
-
 def inverse_document_frequency(texts: Iterable[str]) -> Callable[[str], float]:
     """IDF of a term over `texts` (smoothed, so unseen terms weigh most).
 
@@ -81,6 +66,31 @@ def inverse_document_frequency(texts: Iterable[str]) -> Callable[[str], float]:
         df.update(terms(text))
         n += 1
     return lambda term: math.log((n + 1) / (df.get(term, 0) + 0.5))
+
+
+class ChunkIdf:
+    """inverse_document_frequency from counts a store keeps instead of from the texts: callable
+    on a term like it, each chunk frequency looked up once (`prefetch` looks up many at once).
+
+    Example: ChunkIdf(2, lambda ws: {"tariff": 2})("tariff") = log(3/2.5) ~ 0.18
+    """
+
+    def __init__(self, chunks: int,
+                 frequencies: Callable[[Collection[str]], Mapping[str, int]]) -> None:
+        self.chunks = chunks
+        self._frequencies = frequencies
+        self._known: dict[str, int] = {}
+
+    def prefetch(self, words: Iterable[str]) -> None:
+        missing = set(words) - self._known.keys()
+        if missing:
+            found = self._frequencies(missing)
+            self._known.update({w: found.get(w, 0) for w in missing})
+
+    def __call__(self, term: str) -> float:
+        if term not in self._known:
+            self.prefetch([term])
+        return math.log((self.chunks + 1) / (self._known[term] + 0.5))
 
 
 def question_type(question: str) -> str | None:

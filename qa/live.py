@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 
 from index.embedder import Embedder
 from index.manifest import IndexLoadError
-from index.store import current_generation, open_index
+from index.store import current_generation
+from index.vector_store import open_store
 from qa.config import Settings, load_settings
 from qa.pipeline import Pipeline
 
@@ -37,7 +38,7 @@ def refreshed(pipeline: Pipeline) -> Pipeline:
     if live is None or live in (index.generation, index.stands_in_for):
         return pipeline
     embedder = pipeline.embedder
-    new_index = open_index(index.root, embedder.model_id, embedder.dimension)
+    new_index = open_store(index.root, embedder.model_id, embedder.dimension)
     return Pipeline(new_index, embedder, pipeline.generator, pipeline.settings, pipeline.reader)
 
 

@@ -22,18 +22,19 @@ Does not keep conversation state: the caller passes the history with every quest
 
 from __future__ import annotations
 
+import logging
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from common.records import Chunk
-from common.words import words
+from common.words import terms, words
 from index.embedder import Embedder
-from index.store import Index
+from index.vector_store import SearchableStore
 from ingest.chunker import split_sentences
 from qa.abstain import Calibration, load_calibration
 from qa.answer import Answer, Citation, Timings
@@ -41,9 +42,9 @@ from qa.cite import CitedSentence, cite_answer, inert_markers, render, supportin
 from qa.config import REFUSAL, Settings
 from qa.context import Sentence, build_messages, passage_sentences
 from qa.evidence import (
+    ChunkIdf,
     Scored,
     coverage,
-    inverse_document_frequency,
     new_information_share,
     offers_answer_type,
     rarest_missing,
@@ -58,6 +59,31 @@ from reader.model import Span
 
 _LEADING_MARKERS = re.compile(r"(?:\s*\[\d+\])+")
 _ENDS_SENTENCE = re.compile(r"[.!?][\"”’)]*(?:\s*\[\d+\])*\s*$")
+
+
+log = logging.getLogger(__name__)
+# How much of a question a log line quotes.
+LOGGED_QUESTION_CHARS = 120
+
+
+def log_answer(answer: Answer) -> None:
+    """One INFO line per question: what was asked (cut short, escaped), answered or refused,
+    with how many citations, the confidence, and the timings.
+
+    Example: question 'Who met Wang?': answered, 1 citation, confidence 0.91, retrieval 0.21 s,
+    first token 0.48 s, total 1.20 s
+    """
+    if not log.isEnabledFor(logging.INFO):
+        return
+    asked = answer.question if len(answer.question) <= LOGGED_QUESTION_CHARS else (
+        answer.question[:LOGGED_QUESTION_CHARS - 1] + "…")
+    t = answer.timings
+    outcome = "refused" if answer.abstained else (
+        f"answered, {len(answer.citations)} citation{'' if len(answer.citations) == 1 else 's'}")
+    confidence = "" if answer.confidence is None else f", confidence {answer.confidence:.2f}"
+    first = "" if t.ttft_s is None else f", first token {t.ttft_s:.2f} s"
+    log.info("question %r: %s%s, retrieval %.2f s%s, total %.2f s", asked, outcome, confidence,
+             t.retrieval_s, first, t.total_s)
 
 
 def split_complete(buffer: str) -> tuple[str, str]:
@@ -179,7 +205,7 @@ class Pipeline:
     own calibration (Settings.calibration). The index and models are shared, never changed.
     """
 
-    def __init__(self, index: Index, embedder: Embedder, generator: Generator,
+    def __init__(self, index: SearchableStore, embedder: Embedder, generator: Generator,
                  settings: Settings | None = None, reader: Reader | None = None) -> None:
         self.index = index
         self.embedder = embedder
@@ -188,13 +214,14 @@ class Pipeline:
         self.settings = settings or Settings()
         self.calibration: Calibration | None = (
             load_calibration(self.settings.calibration) if self.settings.calibration else None)
-        self._idf: Callable[[str], float] | None = None
+        self._idf: ChunkIdf | None = None
         self._sentence_vectors = VectorCache(embedder, self.settings.sentence_cache)
 
-    def idf(self) -> Callable[[str], float]:
-        """Term rarity over the index's chunks, computed on first use."""
+    def idf(self) -> ChunkIdf:
+        """Term rarity over the index's chunks, from the chunk frequencies the store keeps:
+        each term is looked up once, never every chunk read (qa.evidence.ChunkIdf)."""
         if self._idf is None:
-            self._idf = inverse_document_frequency(c.text for c in self.index.all_chunks())
+            self._idf = ChunkIdf(self.index.count(), self.index.chunk_frequencies)
         return self._idf
 
     def answer(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
@@ -221,6 +248,7 @@ class Pipeline:
         sentences = passage_sentences(passages)
         if not sentences:
             return Evidence(retrieved, [], signals)
+        self.idf().prefetch(set().union(terms(query), *(terms(c.text) for c in passages)))
         # The best-scoring sentence's signals feed the refusal with or without a reader: on the
         # calibration articles they separate answerable questions better than the same
         # signals taken on the reader's sentence (docs/BENCHMARK.md, "The reader").
@@ -266,10 +294,18 @@ class Pipeline:
 
     def stream(self, question: str, history: Sequence[tuple[str, str]] = ()
                ) -> Iterator[str | Answer]:
-        """Yield the shown text each time a checked sentence is added, then the Answer.
+        """Yield the shown text each time a checked sentence is added, then the Answer, and
+        log one line about it (log_answer).
 
         `history` is the conversation so far as (user question, shown answer) pairs.
         """
+        for event in self._stream(question, history):
+            if isinstance(event, Answer):
+                log_answer(event)
+            yield event
+
+    def _stream(self, question: str, history: Sequence[tuple[str, str]]
+                ) -> Iterator[str | Answer]:
         s = self.settings
         started = time.perf_counter()
         query = standalone(question, history)

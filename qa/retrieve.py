@@ -1,9 +1,11 @@
-"""Hybrid retrieval: BM25 (SQLite FTS5) and dense (FAISS) results fused by reciprocal rank.
+"""Hybrid retrieval: BM25 and dense results from the vector store, fused by reciprocal rank.
 
 Dense search finds paraphrases; BM25 finds rare exact words (names, dates) that a 384-dim
 embedding blurs. Reciprocal rank fusion needs no score calibration between the two.
 
-Does not decide whether to answer: it reports the best dense similarity so qa.pipeline can.
+The store (index.vector_store: FAISS + SQLite FTS5, or Milvus) searches each way on its own;
+fusion stays here, so both stores rank alike. Does not decide whether to answer: it reports
+the best dense similarity so qa.pipeline can.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from common.records import Chunk
 from index.embedder import Embedder
-from index.store import Index
+from index.vector_store import SearchableStore
 
 if TYPE_CHECKING:  # numpy only names a type here; app.py's web process imports this module
     import numpy as np
@@ -46,7 +48,7 @@ def rrf(rankings: Sequence[Sequence[int]], k: int = 60,
     return sorted(scores.items(), key=lambda pair: -pair[1])
 
 
-def retrieve(index: Index, embedder: Embedder, question: str, *, top_k: int = 5,
+def retrieve(index: SearchableStore, embedder: Embedder, question: str, *, top_k: int = 5,
              candidates: int = 20, rrf_k: int = 60, dense_weight: float = 1.0,
              query_vector: np.ndarray | None = None) -> list[Retrieved]:
     """The top_k chunks for `question`, best first (pass `query_vector` if already embedded).

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from index.embedder import Embedder, MiniLMEmbedder
 from index.manifest import FORMAT_VERSION, IndexLoadError, read_manifest
-from index.store import current_generation, open_index
+from index.store import current_generation
+from index.vector_store import configured_store, open_store, recorded_store
 from ingest.build import build_index
 from qa.config import Settings
 from qa.generator import Generator, SmolLM2Generator
@@ -24,18 +25,24 @@ from reader.model import Reader
 def ensure_index(root: Path, corpus: Path, embedder: Embedder, progress: bool = True
                  ) -> float | None:
     """Build `root` from `corpus` if it has no published generation, or one in an older index
-    format than this program reads; the seconds it took (None when nothing was built)."""
+    format than this program reads, or one in another vector store than the vector_store
+    setting names; the seconds it took (None when nothing was built)."""
     live = current_generation(root)
     if live is not None:
         try:
-            version = read_manifest(live, root).get("format_version")
+            manifest = read_manifest(live, root)
         except IndexLoadError:
-            return None  # open_index reports it, with the command that rebuilds it
-        if version == FORMAT_VERSION:
+            return None  # open_store reports it, with the command that rebuilds it
+        version = manifest.get("format_version")
+        store, wanted = recorded_store(manifest), configured_store()
+        if version == FORMAT_VERSION and store == wanted:
             return None
-        print(f"the index at {root} has format {version}, this version reads {FORMAT_VERSION}: "
-              f"rebuilding it from {corpus} (ingest documents from elsewhere again with "
-              "python -m ingest)", file=sys.stderr)
+        why = (f"has format {version}, this version reads {FORMAT_VERSION}"
+               if version != FORMAT_VERSION else
+               f"keeps its chunks in {store or 'FAISS + SQLite'}, the vector_store setting "
+               f"names {wanted or 'FAISS + SQLite'}")
+        print(f"the index at {root} {why}: rebuilding it from {corpus} (ingest documents from "
+              "elsewhere again with python -m ingest)", file=sys.stderr)
     started = time.perf_counter()
     build_index([corpus], root, embedder, progress=progress)
     return time.perf_counter() - started
@@ -75,9 +82,9 @@ def load_pipeline(index_root: Path, corpus: Path, model_cache: Path,
     settings = settings or Settings()
     embedder = MiniLMEmbedder(backend="transformers")  # no sentence-transformers import
     ensure_index(index_root, corpus, embedder, progress)
-    index = open_index(index_root, embedder.model_id, embedder.dimension)
+    index = open_store(index_root, embedder.model_id, embedder.dimension)
     embedder.warm_up()
     pipeline = Pipeline(index, embedder, load_generator(settings, model_cache), settings,
                         load_reader(settings))
-    pipeline.idf()  # term statistics now, not on the first question
+    pipeline.idf()  # the chunk count now, not on the first question
     return pipeline

@@ -139,9 +139,10 @@ def test_a_named_settings_file_that_is_missing_is_an_error(tmp_path: Path) -> No
     ('[answering]\ntop_kk = 3\n', {},
      "{file}, [answering] top_kk: unknown key; did you mean top_k? known keys: candidates, top_k,"),
     ("[answer]\ntop_k = 3\n", {},
-     "settings file {path}: unknown table [answer]; the tables are [answering] and [paths]"),
+     "settings file {path}: unknown table [answer]; the tables are [answering], [paths] "
+     "and [logging]"),
     ("top_k = 3\n", {}, "settings file {path}: top_k = 3 is outside a table; put it under "
-     "[answering] or [paths]"),
+     "[answering], [paths] or [logging]"),
     ("[answering\n", {}, "settings file {path}: not valid TOML ("),
     ('[paths]\nindex = "x"\n', {},
      "{paths}index: unknown key; did you mean index_dir? known keys: index_dir, corpus_dir, "
