@@ -48,7 +48,11 @@ class FaissStore:
         self.dimension = dimension
         self._index: Index | None = None
         # Opened on the first read, not here: an ingest that only writes never loads (nor
-        # hashes) the live generation's FAISS and full-text files.
+        # hashes) the live generation's FAISS and full-text files. faiss itself loads now, as
+        # open_index did before the store existed: loaded before torch, it keeps an OpenMP
+        # runtime of its own, so its one search thread (open_index) is not torch's too.
+        import faiss  # noqa: F401
+
         self._looked = False
 
     # -- reading: the live generation's Index --------------------------------------------

@@ -573,7 +573,9 @@ def open_index(root: Path, model_id: str, dimension: int) -> Index:
 
     Sets faiss to one OpenMP thread for the process: single queries are what the app runs, and
     bench.retrieval measured 2 threads slower for them (exact at 1e4: 0.91 vs 0.41 ms idle, 32
-    vs 0.66 ms with the other core busy, as it is while the generator runs).
+    vs 0.66 ms with the other core busy, as it is while the generator runs). Never torch's
+    threads: when torch loaded first, the two share torch's OpenMP runtime, and torch keeps the
+    count it had (the reader and the embedder run 1.8x slower on one thread; keep_torch_threads).
     """
     import faiss
 
@@ -590,8 +592,24 @@ def open_index(root: Path, model_id: str, dimension: int) -> Index:
         index = stand_in
         print(f"{damaged}; answering from the previous generation {index.generation.name} "
               "meanwhile", file=sys.stderr)
-    faiss.omp_set_num_threads(1)
+    with keep_torch_threads():
+        faiss.omp_set_num_threads(1)
     return index
+
+
+@contextlib.contextmanager
+def keep_torch_threads() -> Iterator[None]:
+    """Undo what the block does to torch's thread count. faiss and torch each bring an OpenMP
+    runtime, and whichever the process loads first serves both: with torch first,
+    faiss.omp_set_num_threads(1) would set torch's threads too (index.faiss_store loads faiss
+    before torch where it can, so each keeps its own)."""
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    try:
+        yield
+    finally:
+        if torch is not None and torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 def _open_previous(root: Path, damaged: Path, model_id: str, dimension: int) -> Index | None:
