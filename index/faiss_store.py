@@ -10,7 +10,7 @@ Does not chunk or embed, and does not keep anything outside the index directory.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +25,6 @@ from index.store import (
     Index,
     StoredDocument,
     install_generation,
-    lock_index,
     new_generation_name,
     open_index,
     prune,
@@ -33,13 +32,13 @@ from index.store import (
     write_generation,
 )
 from index.store import current_generation as live_generation
-from index.vector_store import Changes, Written, live_manifest, next_manifest
+from index.vector_store import Changes, LockedWrites, Written, live_manifest, next_manifest
 
 if TYPE_CHECKING:
     import numpy as np
 
 
-class FaissStore:
+class FaissStore(LockedWrites):
     """index.vector_store.VectorStore over the generations under `root` (see index.store)."""
 
     def __init__(self, root: Path, model_id: str, dimension: int) -> None:
@@ -191,15 +190,6 @@ class FaissStore:
         prune(self.root)
         self._looked = False  # the next read opens the new generation
         return Written(name, len(order), len(rows), search)
-
-    def add(self, documents: Sequence[Document], chunks: Sequence[Chunk],
-            vectors: np.ndarray) -> Written:
-        with lock_index(self.root):
-            return self.write(Changes(documents=documents, chunks=chunks, vectors=vectors))
-
-    def delete(self, doc_ids: Collection[str]) -> Written:
-        with lock_index(self.root):
-            return self.write(Changes(removed=frozenset(doc_ids)))
 
 
 def _matrix(vectors: np.ndarray | None, rows: int, dimension: int) -> np.ndarray:

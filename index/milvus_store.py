@@ -45,12 +45,12 @@ from index.store import (
     _fsync_dir,
     current_generation,
     install_generation,
-    lock_index,
     new_generation_name,
     prune,
 )
 from index.vector_store import (
     Changes,
+    LockedWrites,
     Written,
     count_terms,
     live_manifest,
@@ -148,7 +148,7 @@ def _batches(items: Sequence[Any], size: int = BATCH) -> Iterator[Sequence[Any]]
         yield items[start:start + size]
 
 
-class MilvusStore:
+class MilvusStore(LockedWrites):
     """index.vector_store.VectorStore in Milvus at `uri`, for the index directory `root`."""
 
     def __init__(self, root: Path, uri: str, model_id: str, dimension: int,
@@ -384,15 +384,6 @@ class MilvusStore:
         prune(self.root)
         self.reload()
         return Written(name, len(manifest["documents"]), manifest["chunk_count"], search)
-
-    def add(self, documents: Sequence[Document], chunks: Sequence[Chunk],
-            vectors: np.ndarray) -> Written:
-        with lock_index(self.root):
-            return self.write(Changes(documents=documents, chunks=chunks, vectors=vectors))
-
-    def delete(self, doc_ids: Collection[str]) -> Written:
-        with lock_index(self.root):
-            return self.write(Changes(removed=frozenset(doc_ids)))
 
     def _create(self, drop: bool) -> None:
         """The three collections, created when missing (dropped first with `drop`)."""

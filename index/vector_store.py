@@ -109,6 +109,29 @@ class VectorStore(SearchableStore, Protocol):
         ...
 
 
+class LockedWrites:
+    """`add` and `delete` for a store whose `write(changes)` does the work: each holds the
+    index lock (index.store.lock_index) around one write."""
+
+    root: Path
+
+    def write(self, changes: Changes) -> Written:
+        raise NotImplementedError
+
+    def add(self, documents: Sequence[Document], chunks: Sequence[Chunk],
+            vectors: np.ndarray) -> Written:
+        from index.store import lock_index
+
+        with lock_index(self.root):
+            return self.write(Changes(documents=documents, chunks=chunks, vectors=vectors))
+
+    def delete(self, doc_ids: Collection[str]) -> Written:
+        from index.store import lock_index
+
+        with lock_index(self.root):
+            return self.write(Changes(removed=frozenset(doc_ids)))
+
+
 @dataclass(frozen=True)
 class Changes:
     """One write: documents to drop, documents to (re)index with their chunks and vectors.
