@@ -28,7 +28,8 @@ from typing import Any, NoReturn
 
 import pysbd
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from common.paths import PROJECT_ROOT
+
 # Committed copy of ../shared/benchmarks/squad2 (data/squad2/README.md); split.json beside it
 # says which articles are held out from the reader's training.
 DEFAULT_SQUAD = PROJECT_ROOT / "data" / "squad2" / "dev-v2.0-16-articles.json"
