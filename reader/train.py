@@ -44,6 +44,8 @@ EXAMPLES = """examples:
       the committed reader: 3 epochs, seed 0 (about an hour on 2 cores, 8 GB of memory)
   python -m reader.train --out /tmp/reader --limit 200 --epochs 1 --eval-limit 100
       a quick end-to-end check of the command (two minutes; the model learns little)
+  python -m reader.train --init var/reader-v2 --seed 1 --epochs 2 --lr 3e-5 --out var/reader-v3
+      two more epochs from a trained reader, on fresh negatives and rewrites (seed 1)
 """
 
 
@@ -61,6 +63,9 @@ def parse_args(argv: Sequence[str] | None) -> Any:
                         help="share of answerable questions rewritten to be unanswerable by "
                              "their own paragraph each epoch")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init", type=Path, default=None,
+                        help="continue from this reader directory (its manifest is checked) "
+                             "instead of the base MiniLM weights")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--limit", type=int, default=None,
                         help="train on the first N SQuAD examples only (for quick checks)")
@@ -131,8 +136,9 @@ def train(args: Any) -> dict[str, Any]:
     base = squad_examples(train_articles)
     if args.limit:
         base = sample(base, args.limit, args.seed)
-    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
-    model = BertForQuestionAnswering.from_pretrained(minilm_path())
+    start_from = str(args.init) if args.init else minilm_path()
+    tokenizer = AutoTokenizer.from_pretrained(start_from)
+    model = BertForQuestionAnswering.from_pretrained(start_from, dtype=torch.float32)
     model.train()
 
     epochs = []
@@ -201,6 +207,9 @@ def write_manifest(args: Any, argv: Sequence[str], stats: dict[str, Any], wall_s
         "data": {str(p.relative_to(p.parents[2])): file_sha256(p) for p in data_files()},
         "licence": "SQuAD 2.0 data: CC BY-SA 4.0 (Rajpurkar, Jia and Liang 2018)",
         "command": "python -m reader.train " + " ".join(argv),
+        **({"init": {"from": str(args.init), "command": args.init_manifest.get("command"),
+                     "files": args.init_manifest.get("files"),
+                     "init": args.init_manifest.get("init")}} if args.init else {}),
         "seed": args.seed,
         "hyperparameters": {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
                             "negatives": args.negatives, "rewrites": args.rewrites,
@@ -225,6 +234,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     prepare_environment()
     started = time.perf_counter()
     try:
+        if args.init:
+            from reader.model import ReaderLoadError, check_manifest
+
+            try:
+                args.init_manifest = check_manifest(args.init)
+            except ReaderLoadError as err:
+                fail("python -m reader.train", f"--init: {err}")
         stats = train(args)
         wall_s = time.perf_counter() - started
         write_manifest(args, argv, stats, wall_s, None)  # loadable before it is scored

@@ -46,3 +46,29 @@ def test_bad_arguments_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str
         main(["--epochs", "0"])
     assert exit_.value.code == 2
     assert "--epochs >= 1" in capsys.readouterr().err
+
+
+def test_training_continues_from_a_trained_reader(tmp_path: Path) -> None:
+    from reader.model import READER_DIR, check_manifest
+
+    out = tmp_path / "more"
+    assert main(["--init", str(READER_DIR), "--seed", "1", "--out", str(out), "--limit", "16",
+                 "--epochs", "1", "--batch-size", "8", "--eval-limit", "8"]) == 0
+    manifest = check_manifest(out)
+    committed = check_manifest(READER_DIR)
+    assert manifest["init"]["from"] == str(READER_DIR)
+    assert manifest["init"]["command"] == committed["command"]
+    assert manifest["init"]["files"] == committed["files"]
+    # Two small steps from the trained reader keep what it learned: it still finds the span.
+    (span,) = Reader(out).read("Who opened the bridge?", ["Alice Brandt opened the bridge."])
+    assert "Alice Brandt" in span.text
+
+
+def test_continuing_from_a_damaged_reader_is_one_line_and_exit_1(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--init", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")])
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("python -m reader.train: error: --init:") and "\n" not in err
+    assert "nowhere/manifest.json is missing" in err
