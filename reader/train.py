@@ -40,12 +40,14 @@ from reader.data import (
 from reader.scores import sample, score
 
 EXAMPLES = """examples:
-  python -m reader.train --out reader/model
-      the committed reader: 3 epochs, seed 0 (about an hour on 2 cores, 8 GB of memory)
+  python -m reader.train --out var/reader-v2
+      the committed reader's first run: 3 epochs, seed 0 (about an hour on 2 cores, 8 GB)
   python -m reader.train --out /tmp/reader --limit 200 --epochs 1 --eval-limit 100
       a quick end-to-end check of the command (two minutes; the model learns little)
-  python -m reader.train --init var/reader-v2 --seed 1 --epochs 2 --lr 3e-5 --out var/reader-v3
-      two more epochs from a trained reader, on fresh negatives and rewrites (seed 1)
+  python -m reader.train --init var/reader-v2 --seed 1 --epochs 1 --lr 5e-5 --out var/reader-v3
+  python -m reader.train --init var/reader-v3 --seed 2 --epochs 1 --lr 5e-5 --out reader/model
+      two more epochs, each from the reader before it, on fresh negatives and rewrites: the
+      committed reader (about 20 minutes each)
 """
 
 
